@@ -1,0 +1,21 @@
+"""td_plugins: top-down attention methods (TDAM, TDAF, AW-convolution, TNet)
+as plugins for mmdet, mmpose, mmaction2 and mmpretrain.
+
+Use a module from any OpenMMLab 2.x config with::
+
+    custom_imports = dict(imports=['td_plugins'], allow_failed_imports=False)
+    model = dict(backbone=dict(type='td_plugins.<ClassName>', ...))
+
+Importing the package also makes mmengine load checkpoints with
+``torch.load(weights_only=True)`` and an allow-list of exactly the types
+mmengine writes (see :mod:`td_plugins.utils.safe_checkpoint`).
+"""
+from .utils.safe_checkpoint import install_checkpoint_loader
+from .version import __version__
+
+install_checkpoint_loader()
+
+from .registry import MODELS  # noqa: E402
+from . import models  # noqa: E402,F401
+
+__all__ = ['MODELS', '__version__']

@@ -1,0 +1,1 @@
+"""Backbones of td_plugins (registered in td_plugins.registry.MODELS)."""

@@ -1,0 +1,67 @@
+"""The one registry of td_plugins.
+
+``MODELS`` is a child of mmengine's root model registry with its own scope,
+``td_plugins``, and declared ``locations``. A config therefore reaches every
+class of this package as ``type='td_plugins.<ClassName>'`` from any default
+scope (``mmdet``, ``mmpose``, ``mmaction``, ``mmpretrain``), and mmengine
+imports :mod:`td_plugins.models` on its own the first time such a name is
+looked up, even without ``custom_imports``.
+
+Classes are registered here only, under names that no OpenMMLab codebase
+uses, and never with ``force=True``.
+
+Inner builds: mmengine's ``build_from_cfg`` re-routes every build to the
+registry of the *current default scope*, so a module of ours that builds a
+sub-module from an unprefixed config (``dict(type='DownsampleFunction')``)
+would look in mmdet's registry when it runs inside mmdet. Every composite
+module of this package builds its sub-modules through :func:`build_module`,
+which pins the scope to ``td_plugins`` for the duration of the build.
+"""
+from typing import Any, Optional, Union
+
+import torch.nn as nn
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import Registry
+
+__all__ = ['MODELS', 'SCOPE', 'build_module']
+
+SCOPE = 'td_plugins'
+
+MODELS = Registry(
+    'model',
+    parent=MMENGINE_MODELS,
+    scope=SCOPE,
+    locations=['td_plugins.models'])
+
+
+def build_module(cfg: Union[dict, nn.Module, None],
+                 default_args: Optional[dict] = None) -> Optional[Any]:
+    """Build a sub-module of one of our modules, whatever the default scope.
+
+    Args:
+        cfg (dict | nn.Module | None): A config with ``type`` (a name in this
+            package, a prefixed name such as ``'mmdet.ResNet'``, or an mmcv
+            brick that lives in the root registry), an already built module
+            (returned as it is) or ``None`` (returned as it is).
+        default_args (dict, optional): Arguments used where ``cfg`` has none.
+            Defaults to None.
+
+    Returns:
+        The built module, ``cfg`` itself when it was a module, or ``None``.
+
+    Example:
+        >>> from td_plugins.registry import build_module
+        >>> from mmengine.registry import init_default_scope
+        >>> init_default_scope('mmdet')
+        >>> dsf = build_module(dict(type='DownsampleFunction', dims=2))
+        >>> type(dsf).__name__
+        'DownsampleFunction'
+    """
+    if cfg is None or isinstance(cfg, nn.Module):
+        return cfg
+    if not isinstance(cfg, dict) or 'type' not in cfg:
+        raise TypeError(
+            f'cfg must be a dict with a "type" key, an nn.Module or None, '
+            f'got {cfg!r}')
+    with MODELS.switch_scope_and_registry(SCOPE) as registry:
+        return registry.build(cfg, default_args=default_args)

@@ -1,0 +1,181 @@
+"""Load mmengine checkpoints with ``torch.load(weights_only=True)``.
+
+torch >= 2.6 loads with ``weights_only=True`` by default, and mmengine 0.10.7
+writes objects that the weights-only unpickler refuses: the runner's
+``message_hub`` holds :class:`mmengine.logging.HistoryBuffer` objects whose
+state is numpy arrays and scalars. ``--resume``, ``load_from`` and
+``tools/test.py`` on a checkpoint the runner just wrote then fail with
+"Unsupported global". (mmengine's own fix, PR #1670 on its main branch, turns
+``weights_only`` off, which lets any checkpoint run code while it loads.)
+
+Here the other way round: the exact types mmengine writes are allow-listed,
+and only while mmengine loads a checkpoint. :func:`install_checkpoint_loader`
+replaces mmengine's loader for local paths (the ``''`` scheme) with one that
+calls ``torch.load(..., weights_only=True)`` inside
+``torch.serialization.safe_globals(mmengine_safe_globals())``, and wraps every
+other registered scheme (http, pavi, ...) in the same allow-list. Nothing is
+switched off: a checkpoint that needs any other global, such as a planted
+``os.system``, is refused with ``pickle.UnpicklingError`` before anything in it
+runs.
+"""
+import functools
+import os.path as osp
+import pickle
+from typing import Any, Callable, List, Optional
+
+import torch
+
+__all__ = ['install_checkpoint_loader', 'mmengine_safe_globals',
+           'safe_torch_load']
+
+_INSTALLED_FLAG = '_td_plugins_allow_listed'
+
+
+def _numpy_globals() -> List[Any]:
+    """The numpy callables and classes that pickled arrays and scalars use.
+
+    numpy 2 moved ``numpy.core`` to ``numpy._core``; an array pickled under
+    numpy 1 names ``numpy.core.multiarray._reconstruct``, so both spellings are
+    allowed where they exist. Every ``numpy.dtypes.*DType`` class is allowed
+    because which ones appear depends on what was logged.
+    """
+    import numpy as np
+    found: List[Any] = [np.ndarray, np.dtype]
+    for mod_name in ('numpy._core.multiarray', 'numpy.core.multiarray'):
+        try:
+            mod = __import__(mod_name, fromlist=['_reconstruct'])
+        except ImportError:
+            continue
+        for name in ('_reconstruct', 'scalar'):
+            fn = getattr(mod, name, None)
+            if fn is not None:
+                found.append((fn, f'{mod_name}.{name}'))
+    dtypes = getattr(np, 'dtypes', None)
+    if dtypes is not None:
+        found += [cls for name, cls in sorted(vars(dtypes).items())
+                  if name.endswith('DType') and isinstance(cls, type)]
+    return found
+
+
+def _history_buffer_getattr(obj: Any, name: str) -> Any:
+    """Stand-in for ``builtins.getattr`` while unpickling a checkpoint.
+
+    ``HistoryBuffer.__getstate__`` pickles its statistics methods
+    (``min``, ``max``, ``current``, ``mean``), and pickle protocol 2 writes a
+    method as ``getattr(HistoryBuffer, 'min')``. Allowing the real
+    ``getattr`` would let a checkpoint reach any attribute of any allowed
+    object; this one only returns public functions defined on
+    ``HistoryBuffer`` itself and refuses everything else.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+    attr = vars(HistoryBuffer).get(name) if obj is HistoryBuffer else None
+    if name.startswith('_') or not callable(attr):
+        raise pickle.UnpicklingError(
+            f'refused getattr({obj!r}, {name!r}) while loading a checkpoint: '
+            'only public HistoryBuffer methods may be looked up')
+    return getattr(HistoryBuffer, name)
+
+
+@functools.lru_cache(maxsize=1)
+def mmengine_safe_globals() -> tuple:
+    """Everything beyond tensors that an mmengine training checkpoint holds.
+
+    ``HistoryBuffer``, numpy's array/scalar reconstruction and dtype classes,
+    and a restricted ``getattr`` (see :func:`_history_buffer_getattr`) that
+    the pickle names ``builtins.getattr``.
+
+    Returns:
+        tuple: Entries for :func:`torch.serialization.safe_globals`.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+    return tuple([HistoryBuffer] + _numpy_globals() +
+                 [(_history_buffer_getattr, 'builtins.getattr')])
+
+
+
+def safe_torch_load(file: Any, map_location: Any = 'cpu') -> Any:
+    """``torch.load`` with ``weights_only=True`` and mmengine's allow-list.
+
+    Args:
+        file: A path or a file-like object.
+        map_location: As in :func:`torch.load`. Defaults to ``'cpu'``.
+
+    Returns:
+        The loaded object.
+
+    Raises:
+        pickle.UnpicklingError: If the file needs a global outside the
+            allow-list (nothing in it has run).
+
+    Example:
+        >>> import io, torch
+        >>> buf = io.BytesIO(); torch.save({'w': torch.ones(2)}, buf)
+        >>> _ = buf.seek(0)
+        >>> safe_torch_load(buf)['w'].shape
+        torch.Size([2])
+    """
+    try:
+        with torch.serialization.safe_globals(list(mmengine_safe_globals())):
+            return torch.load(file, map_location=map_location,
+                              weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise pickle.UnpicklingError(_refusal(file, err)) from None
+
+
+def _refusal(file: Any, err: Exception) -> str:
+    text = str(err)
+    marker = 'WeightsUnpickler error:'
+    reason = text[text.index(marker) + len(marker):] if marker in text \
+        else text
+    reason = reason.strip().split('\n')[0]
+    return (f'td_plugins refused to load checkpoint {file!s}: {reason} '
+            'It needs more than the tensors, numpy values and HistoryBuffer '
+            'objects that mmengine writes, so unpickling it could run code '
+            'from the file. Nothing in it was run.')
+
+
+def _load_local(filename: str, map_location: Optional[Any]) -> Any:
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    return safe_torch_load(filename, map_location=map_location)
+
+
+def _allow_listed(loader: Callable) -> Callable:
+    """Run another scheme's loader (which calls plain ``torch.load``, i.e.
+    ``weights_only=True`` on torch >= 2.6) with the allow-list active."""
+
+    @functools.wraps(loader)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        with torch.serialization.safe_globals(list(mmengine_safe_globals())):
+            return loader(*args, **kwargs)
+
+    setattr(wrapped, _INSTALLED_FLAG, True)
+    return wrapped
+
+
+def install_checkpoint_loader() -> bool:
+    """Make mmengine load checkpoints weights-only with the allow-list.
+
+    Idempotent; called by ``import td_plugins``. Does nothing (and returns
+    False) when mmengine is not installed or torch has no ``safe_globals``.
+
+    Returns:
+        bool: Whether the loaders are (now) allow-listed.
+    """
+    if not hasattr(torch.serialization, 'safe_globals'):
+        return False
+    try:
+        from mmengine.runner.checkpoint import CheckpointLoader
+    except ImportError:
+        return False
+    local = CheckpointLoader._schemes.get('')
+    if local is not None and getattr(local, _INSTALLED_FLAG, False):
+        return True
+    for prefix, loader in list(CheckpointLoader._schemes.items()):
+        if prefix and not getattr(loader, _INSTALLED_FLAG, False):
+            CheckpointLoader._schemes[prefix] = _allow_listed(loader)
+    setattr(_load_local, _INSTALLED_FLAG, True)
+    CheckpointLoader.register_scheme(prefixes='', loader=_load_local,
+                                     force=True)
+    return True
