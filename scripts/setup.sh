@@ -34,7 +34,7 @@ step() {  # step NAME CHECK_CMD INSTALL_CMD
 
 PIP="$PY -m pip install --progress-bar off"
 # Import check that runs python in the venv.
-has() { printf '%s -c %q' "$PY" "$1"; }
+has() { printf 'cd / && %s -c %q' "$PY" "$1"; }
 
 step "virtual environment" "test -x '$PY'" "python3 -m venv '$VENV'"
 # torch 2.13 needs setuptools>=77; mmengine 0.10.7 and mmcv 2.1.0 import pkg_resources,

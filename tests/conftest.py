@@ -1,0 +1,57 @@
+"""Shared fixtures: the repository root, demo data on demand, ../shared/data."""
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / 'shared' / 'data'
+
+
+def _load_generator():
+    path = REPO / 'tools' / 'misc' / 'make_demo_data.py'
+    spec = importlib.util.spec_from_file_location('make_demo_data', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='session')
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope='session')
+def demo_data() -> Path:
+    """data/demo, generated on first use (idempotent, seed 0)."""
+    out = REPO / 'data' / 'demo'
+    _load_generator().make_demo_data(str(out), seed=0)
+    return out
+
+
+@pytest.fixture(scope='session')
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f'real datasets not available: {SHARED_DATA} does not '
+                    'exist (it sits beside the repository on CI and '
+                    'developer machines only)')
+    return SHARED_DATA
+
+
+def run_tool(*args: str, timeout: int = 900, env: dict = None,
+             ) -> subprocess.CompletedProcess:
+    """Run a repository script with this interpreter from the repo root."""
+    full_env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
+    cmd = [str(a) for a in args]
+    if cmd[0].endswith('.py'):
+        cmd = [sys.executable] + cmd
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env=full_env)
+    if proc.returncode != 0:
+        tail = (proc.stdout + proc.stderr)[-6000:]
+        raise AssertionError(f'{" ".join(cmd)} failed '
+                             f'({proc.returncode}):\n{tail}')
+    return proc
