@@ -15,6 +15,7 @@ def _load_generator():
     path = REPO / 'tools' / 'misc' / 'make_demo_data.py'
     spec = importlib.util.spec_from_file_location('make_demo_data', path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 

@@ -9,7 +9,7 @@ CHECKPOINT=$2
 NPROC=$3
 shift 3
 HERE="$(cd "$(dirname "$0")" && pwd)"
-PYTHONPATH="$HERE/..${PYTHONPATH:+:$PYTHONPATH}" exec python -m torch.distributed.run \
+PYTHONPATH="$HERE/..${PYTHONPATH:+:$PYTHONPATH}" exec "${PYTHON:-python}" -m torch.distributed.run \
   --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \
   --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${PORT:-29500}" \
   --nproc_per_node="$NPROC" \

@@ -9,7 +9,8 @@ from td_plugins.utils import safe_torch_load
 
 CONFIG = 'configs/baselines/demo/resnet50_demo.py'
 SHORT = ['train_dataloader.batch_size=2', 'default_hooks.checkpoint.interval=1',
-         'default_hooks.checkpoint.max_keep_ckpts=5']
+         'default_hooks.checkpoint.max_keep_ckpts=5',
+         'default_hooks.logger.interval=1']
 
 
 def test_resume_continues_from_runner_checkpoint(demo_data, tmp_path):
@@ -27,7 +28,7 @@ def test_resume_continues_from_runner_checkpoint(demo_data, tmp_path):
                     'train_cfg.max_iters=3', *SHORT)
     log = proc.stdout + proc.stderr
     assert 'resumed epoch: 0, iter: 1' in log, log[-3000:]
-    ckpt = safe_torch_load(str(tmp_path / 'iter_3.pth'))
-    assert ckpt['meta']['iter'] == 3
-    # Resuming continued the optimiser, it did not restart it.
-    assert ckpt['message_hub']['runtime_info']['iter'] == 3
+    # It continued at iteration 2 instead of starting again at 1.
+    assert 'Iter(train) [1/3]' not in log
+    assert 'Iter(train) [2/3]' in log and 'Iter(train) [3/3]' in log
+    assert safe_torch_load(str(tmp_path / 'iter_3.pth'))['meta']['iter'] == 3
