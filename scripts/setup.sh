@@ -15,19 +15,22 @@ step_no=0
 step() {  # step NAME CHECK_CMD INSTALL_CMD
   local name="$1" check="$2" install="$3"
   step_no=$((step_no + 1))
-  local log="$LOG_DIR/$(printf '%02d' $step_no)-${name// /_}.log"
+  local slug
+  slug=$(printf '%s' "$name" | tr -c 'A-Za-z0-9.+-' '_')
+  local log="$LOG_DIR/$(printf '%02d' $step_no)-$slug.log"
   if bash -c "$check" >/dev/null 2>&1; then
     printf '[setup %2d] %-34s already done\n' "$step_no" "$name"
     return 0
   fi
-  printf '[setup %2d] %-34s ...' "$step_no" "$name"
+  printf '[setup %2d] %-34s ... (log: %s)' "$step_no" "$name" "${log#"$ROOT"/}"
   local t0=$SECONDS
   if bash -c "$install" >"$log" 2>&1 && bash -c "$check" >>"$log" 2>&1; then
     printf ' done (%ds)\n' $((SECONDS - t0))
   else
     printf ' FAILED after %ds\n' $((SECONDS - t0))
     echo "setup: step '$name' failed. Last lines of $log:" >&2
-    tail -n 25 "$log" >&2
+    if [ -s "$log" ]; then tail -n 25 "$log" >&2; else echo "  (the command printed nothing)" >&2; fi
+    echo "setup: fix the cause and run 'make setup' again; finished steps are skipped." >&2
     exit 1
   fi
 }
