@@ -1,118 +1,216 @@
-"""tools/misc/make_demo_data.py: real formats, determinism, idempotence."""
+"""Tests of tools/misc/make_demo_data.py (small ``scale`` for speed)."""
+import importlib.util
 import json
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
-from conftest import _load_generator
-
-gen = _load_generator()
-SCALE = 0.1  # a few images per split
+SCRIPT = (Path(__file__).resolve().parents[2] / 'tools' / 'misc' /
+          'make_demo_data.py')
+SCALE = 0.1
 
 
 @pytest.fixture(scope='module')
-def data(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp('demo')
-    gen.make_demo_data(str(out), seed=0, scale=SCALE)
-    return out
+def gen():
+    """The generator module, imported from its path (tools/ is no
+    package)."""
+    spec = importlib.util.spec_from_file_location('make_demo_data', SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def _coco(path: Path) -> dict:
-    coco = json.loads(path.read_text())
-    images = {im['id']: im for im in coco['images']}
-    assert images and coco['annotations']
+@pytest.fixture(scope='module')
+def demo(gen, tmp_path_factory):
+    """All four datasets, seed 0, generated once for the module."""
+    out = tmp_path_factory.mktemp('demo_a')
+    paths = gen.make_demo_data(str(out), seed=0, scale=SCALE)
+    return {name: Path(path) for name, path in paths.items()}
+
+
+def _load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def _check_coco_common(root, ann_file, split, size):
+    coco = _load(root / 'annotations' / ann_file)
+    images = {img['id']: img for img in coco['images']}
+    assert images and len(images) == len(coco['images'])
+    for img in images.values():
+        assert img['width'] == img['height'] == size
+        pixels = cv2.imread(str(root / split / img['file_name']))
+        assert pixels is not None and pixels.shape == (size, size, 3)
+    ann_ids = [ann['id'] for ann in coco['annotations']]
+    assert len(set(ann_ids)) == len(ann_ids) and min(ann_ids) >= 1
     for ann in coco['annotations']:
-        im = images[ann['image_id']]
+        assert ann['image_id'] in images
         x, y, w, h = ann['bbox']
         assert w > 0 and h > 0
-        assert x >= 0 and y >= 0
-        assert x + w <= im['width'] + 1e-6 and y + h <= im['height'] + 1e-6
-        assert ann['iscrowd'] == 0 and ann['area'] > 0
+        assert x >= 0 and y >= 0 and x + w <= size and y + h <= size
+        assert ann['area'] == pytest.approx(w * h, abs=0.01)
+        assert ann['iscrowd'] == 0
     return coco
 
 
 @pytest.mark.parametrize('split', ['train', 'val'])
-def test_detection_set_is_coco(data, split):
-    root = data / 'coco_det'
-    coco = _coco(root / 'annotations' / f'instances_{split}.json')
-    assert [c['name'] for c in coco['categories']] == \
-        ['circle', 'square', 'triangle']
-    for im in coco['images']:
-        img = cv2.imread(str(root / split / im['file_name']))
-        assert img.shape[:2] == (im['height'], im['width'])
-    from pycocotools.coco import COCO
-    api = COCO(str(root / 'annotations' / f'instances_{split}.json'))
-    assert len(api.getAnnIds()) == len(coco['annotations'])
-
-
-def test_keypoint_set_has_17_coco_keypoints(data):
-    coco = _coco(data / 'coco_kpt' / 'annotations' /
-                 'person_keypoints_train.json')
-    (cat, ) = coco['categories']
-    assert cat['name'] == 'person' and len(cat['keypoints']) == 17
-    assert cat['keypoints'][0] == 'nose' and cat['keypoints'][-1] == \
-        'right_ankle'
+def test_coco_det_consistent(gen, demo, split):
+    root = demo['det']
+    assert root.name == 'coco_det'
+    coco = _check_coco_common(root, f'instances_{split}.json', split,
+                              gen.DET_IMAGE_SIZE)
+    assert coco['categories'] == [
+        dict(id=1, name='circle', supercategory='shape'),
+        dict(id=2, name='square', supercategory='shape'),
+        dict(id=3, name='triangle', supercategory='shape'),
+    ]
+    per_image = {img['id']: 0 for img in coco['images']}
     for ann in coco['annotations']:
-        kpts = ann['keypoints']
-        assert len(kpts) == 51
-        assert ann['num_keypoints'] == sum(v > 0 for v in kpts[2::3]) > 0
+        per_image[ann['image_id']] += 1
+        assert ann['category_id'] in (1, 2, 3)
+        poly = np.array(ann['segmentation'][0]).reshape(-1, 2)
+        x, y, w, h = ann['bbox']
+        assert poly.min(axis=0) == pytest.approx([x, y], abs=0.02)
+        assert poly.max(axis=0) == pytest.approx([x + w, y + h], abs=0.02)
+    assert all(1 <= n <= gen.DET_MAX_OBJECTS for n in per_image.values())
 
 
-def test_action_clips_decode_and_cover_all_classes(data):
-    root = data / 'action'
+@pytest.mark.parametrize('split', ['train', 'val'])
+def test_coco_kpt_consistent(gen, demo, split):
+    root = demo['kpt']
+    size = gen.KPT_IMAGE_SIZE
+    coco = _check_coco_common(root, f'person_keypoints_{split}.json', split,
+                              size)
+    (category, ) = coco['categories']
+    assert category['id'] == 1 and category['name'] == 'person'
+    assert category['supercategory'] == 'person'
+    assert category['keypoints'][:3] == ['nose', 'left_eye', 'right_eye']
+    assert category['keypoints'][-1] == 'right_ankle'
+    assert len(category['keypoints']) == 17
+    assert len(category['skeleton']) == 19
+    assert [16, 14] in category['skeleton']
+    for ann in coco['annotations']:
+        assert ann['category_id'] == 1
+        kpts = np.array(ann['keypoints'], dtype=float).reshape(-1, 3)
+        assert kpts.shape == (17, 3)
+        assert set(kpts[:, 2]) <= {0.0, 2.0}
+        visible = kpts[kpts[:, 2] > 0, :2]
+        assert ann['num_keypoints'] == len(visible) > 0
+        assert np.all(kpts[kpts[:, 2] == 0, :2] == 0)
+        x, y, w, h = ann['bbox']
+        assert np.all(visible >= [x, y])
+        assert np.all(visible <= [x + w, y + h])
+
+
+def test_action_videos(gen, demo):
+    root = demo['action']
     classes = (root / 'classes.txt').read_text().split()
     assert classes == ['move_right', 'move_left', 'move_down', 'move_up']
-    lines = (root / 'train_list_videos.txt').read_text().splitlines()
-    labels = {int(line.split()[1]) for line in lines}
-    assert labels == set(range(len(classes)))
-    name = lines[0].split()[0]
-    cap = cv2.VideoCapture(str(root / 'videos' / name))
-    frames = 0
-    while cap.read()[0]:
-        frames += 1
-    assert frames == gen.ACTION_NUM_FRAMES
-
-
-def test_classification_folder_matches_its_lists(data):
-    root = data / 'cls'
     for split in ('train', 'val'):
-        for line in (root / 'meta' / f'{split}.txt').read_text().splitlines():
+        lines = (root / f'{split}_list_videos.txt').read_text().splitlines()
+        labels = {int(line.split()[1]) for line in lines}
+        assert labels == set(range(len(classes)))
+        for line in lines:
+            name, _ = line.split()
+            path = root / 'videos' / name
+            cap = cv2.VideoCapture(str(path))
+            frames = []
+            while True:
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                frames.append(frame)
+            cap.release()
+            assert len(frames) == gen.ACTION_NUM_FRAMES
+            assert frames[0].shape == (gen.ACTION_IMAGE_SIZE,
+                                       gen.ACTION_IMAGE_SIZE, 3)
+            assert not np.array_equal(frames[0], frames[-1])  # it moves
+
+
+def test_cls_layout(gen, demo):
+    root = demo['cls']
+    classes = (root / 'meta' / 'classes.txt').read_text().split()
+    assert classes == ['circle', 'square', 'triangle', 'cross']
+    for split in ('train', 'val'):
+        lines = (root / 'meta' / f'{split}.txt').read_text().splitlines()
+        assert {int(line.split()[1]) for line in lines} == {0, 1, 2, 3}
+        for line in lines:
             rel, label = line.split()
-            assert (root / split / rel).is_file()
-            assert rel.split('/')[0] == gen.CLS_CLASSES[int(label)]
+            assert rel.split('/')[0] == classes[int(label)]
+            img = cv2.imread(str(root / split / rel))
+            assert img.shape == (gen.CLS_IMAGE_SIZE, gen.CLS_IMAGE_SIZE, 3)
 
 
-def _files(root: Path) -> dict:
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob('*')) if p.is_file()
-            and p.suffix in ('.json', '.txt', '.png', '.jpg')}
+def _files(root):
+    return {p.relative_to(root): p.read_bytes()
+            for p in sorted(root.rglob('*')) if p.is_file()}
 
 
-def test_same_seed_same_bytes_other_seed_differs(data, tmp_path):
-    gen.make_demo_data(str(tmp_path / 'a'), seed=0, scale=SCALE,
-                       only='det,cls')
-    gen.make_demo_data(str(tmp_path / 'b'), seed=1, scale=SCALE,
-                       only='det,cls')
-    for folder in ('coco_det', 'cls'):
-        same = _files(tmp_path / 'a' / folder)
-        assert same == _files(data / folder)
-        assert same != _files(tmp_path / 'b' / folder)
+def test_deterministic(gen, demo, tmp_path):
+    names = ['det', 'kpt', 'cls']
+    same = gen.make_demo_data(str(tmp_path / 'b'), seed=0, only=names,
+                              scale=SCALE)
+    other = gen.make_demo_data(str(tmp_path / 'c'), seed=1, only=names,
+                               scale=SCALE)
+    for name in names:
+        first, second = _files(demo[name]), _files(Path(same[name]))
+        assert first == second  # annotations and every image byte
+        third = _files(Path(other[name]))
+        assert first.keys() == third.keys()
+        differing = [k for k in first if first[k] != third[k]]
+        assert any(k.suffix in ('.json', '.png') for k in differing)
+        assert any(k.suffix in ('.jpg', '.png') and k.parts[0] != 'meta'
+                   for k in differing)
 
 
-def test_second_run_is_skipped_and_force_rebuilds(data, capsys):
-    gen.make_demo_data(str(data), seed=0, scale=SCALE, only=['cls'])
+def test_stamp_skip_and_force(gen, tmp_path, capsys):
+    out = str(tmp_path)
+    folder = Path(gen.make_demo_data(out, only=['cls'], scale=SCALE)['cls'])
+    assert (folder / gen.STAMP_FILE).is_file()
+    marker = folder / 'marker'
+    marker.write_text('x')
+    capsys.readouterr()
+
+    gen.make_demo_data(out, only='cls', scale=SCALE)
     assert 'up to date' in capsys.readouterr().out
-    gen.make_demo_data(str(data), seed=0, scale=SCALE, only=['cls'],
-                       force=True)
+    assert marker.exists()  # skipped, folder untouched
+
+    gen.make_demo_data(out, only=['cls'], scale=SCALE, force=True)
     assert 'up to date' not in capsys.readouterr().out
+    assert not marker.exists() and (folder / gen.STAMP_FILE).is_file()
+
+    marker.write_text('x')
+    gen.make_demo_data(out, seed=3, only=['cls'], scale=SCALE)
+    assert not marker.exists()  # another seed is another dataset
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['cls']  # no tmp
 
 
-@pytest.mark.parametrize('kwargs,match', [
-    (dict(only='det,segm'), r'`only`.*valid values are det, kpt, action, cls'),
-    (dict(seed=-1), '`seed`'),
-    (dict(scale=0), '`scale`'),
-])
-def test_invalid_arguments_are_refused(tmp_path, kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        gen.make_demo_data(str(tmp_path), **kwargs)
+def test_failed_build_leaves_nothing(gen, tmp_path):
+    folder = tmp_path / 'ds'
+
+    def fail(root):
+        (root / 'half.txt').write_text('x')
+        raise RuntimeError('killed')
+
+    with pytest.raises(RuntimeError):
+        gen.build_atomically(folder, fail, 'stamp')
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_only_validation(gen, tmp_path):
+    with pytest.raises(ValueError, match='only') as info:
+        gen.make_demo_data(str(tmp_path), only=['det', 'segm'])
+    for valid in ('det', 'kpt', 'action', 'cls'):
+        assert valid in str(info.value)
+    assert 'segm' in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli(gen, tmp_path, capsys):
+    assert gen.main(['--out', str(tmp_path), '--only', 'cls', '--scale',
+                     str(SCALE)]) == 0
+    assert (tmp_path / 'cls' / 'meta' / 'train.txt').is_file()
+    assert gen.main(['--out', str(tmp_path), '--only', 'nope']) == 2
+    assert '`only`' in capsys.readouterr().err

@@ -74,14 +74,14 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import cv2
 import numpy as np
 
-GENERATOR_VERSION = '1.0'
+# Part of every .complete stamp: bump it whenever the drawn content changes.
+GENERATOR_VERSION = '1.1'
 STAMP_FILE = '.complete'
 
 # ----------------------------------------------------------------- defaults
@@ -617,7 +617,7 @@ def _motion_path(rng: np.random.Generator, extent: np.ndarray, size: int,
     hi = size - 1.0 - extent[1]
     main = 0 if direction[0] else 1
     sign = direction[main]
-    dist = min(rng.uniform(0.3, 0.6) * size, hi[main] - lo[main])
+    dist = min(rng.uniform(0.4, 0.65) * size, hi[main] - lo[main])
     room = hi[1 - main] - lo[1 - main]
     drift = float(np.clip(rng.uniform(-0.15, 0.15) * dist, -room, room))
     delta = np.zeros(2)
@@ -702,8 +702,7 @@ def _scaled(count: int, scale: float) -> int:
     return max(1, int(round(count * scale)))
 
 
-@dataclass(frozen=True)
-class DatasetSpec:
+class DatasetSpec(NamedTuple):
     """A dataset: its folder, builder and scale -> parameters function."""
     folder: str
     build: Callable[[Path, int, Params], str]
