@@ -3,6 +3,11 @@
 Backbones, necks, heads and classifiers compose these; the registered names
 are added in :mod:`td_plugins.models`.
 """
+from .anar import ANAR, HalfScaleResidualGate
 from .downsample import DownsampleFunction
+from .multi_flow_bn import (MultiFlowBatchNorm, MultiFlowBatchNorm2d,
+                            MultiFlowBatchNorm3d, set_flow)
 
-__all__ = ['DownsampleFunction']
+__all__ = ['ANAR', 'DownsampleFunction', 'HalfScaleResidualGate',
+           'MultiFlowBatchNorm', 'MultiFlowBatchNorm2d',
+           'MultiFlowBatchNorm3d', 'set_flow']

@@ -1,0 +1,212 @@
+"""ANAR, the Attention Network across Recurrence of TDAF, and its gate.
+
+Pang, Li, Li, Li, Cao and Lu, "TDAF: Top-Down Attention Framework for Vision
+Tasks" (AAAI 2021), section 3.2, Table 1 and eq. 5. An ANAR ``g_l`` reads
+the output of stage ``l`` in flow ``n-1`` (half the resolution of flow
+``n``) and returns a one-channel soft mask at flow ``n``'s resolution;
+:class:`HalfScaleResidualGate` applies it as ``h * (g + eta)``, eta = 0.5.
+
+Table 1 (c = input channels; every conv/deconv but the last is followed by
+BN and ReLU, the last by a sigmoid):
+
+===========  =====================  =============  ===========
+layer        ANAR-7                 ANAR-5         ANAR-3
+===========  =====================  =============  ===========
+trans 1x1    c/4                    c/4            c/8
+down 3x3/2   c/8, c/8               c/8            -
+up 4x4/2     c/16, c/16, c/32       c/16, c/32     c/32
+trans 1x1    1                      1              1
+===========  =====================  =============  ===========
+
+Choices where the paper is silent (``shared/spec/methods.md`` section 2.2):
+
+* ANAR-7 has two down steps (the extracted table shows one ``c/8`` row);
+  with three ups the mask then comes out at twice the input resolution, as
+  it must for every variant.
+* Skip connections ("SC, a single layer CNN") are 1x1 convolutions (+BN)
+  from each encoder tensor to the decoder tensor of the same resolution,
+  added before the decoder's ReLU (hourglass style). ANAR-3 has no encoder
+  step at a decoder resolution, so it has none.
+* 3x3 stride-2 convs use padding 1 and 4x4 stride-2 transposed convs padding
+  1 (an exact x2). For odd sizes the decoder is cropped to its skip tensor,
+  and the mask to the requested output size.
+* Convolutions carry no bias (a BN follows) except the last 1x1.
+* ``zero_init_last`` (default True) zero-initialises the last 1x1, so the
+  mask starts at sigmoid(0) = 0.5 everywhere and ``h * (g + 0.5) = h``: an
+  untrained TDAF network computes what its plain network computes.
+* ``norm_layer`` is a callable ``(channels) -> nn.Module``; TDAF passes
+  multi-flow BN (the flow in use is set by the R2DNS wrapper). Channel
+  widths are at least ``min_channels`` (default 1).
+"""
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = ['ANAR', 'HalfScaleResidualGate', 'ANAR_WIDTHS']
+
+# depth -> (trans divisor, down divisors, up divisors), all relative to c.
+ANAR_WIDTHS = {
+    3: (8, (), (32, )),
+    5: (4, (8, ), (16, 32)),
+    7: (4, (8, 8), (16, 16, 32)),
+}
+
+
+def _crop(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    slices = [slice(None), slice(None)] + [slice(0, s) for s in size]
+    return x[tuple(slices)]
+
+
+class ANAR(nn.Module):
+    """Hourglass attention from flow ``n-1``'s stage output to flow ``n``.
+
+    Args:
+        in_channels (int): Channels c of the stage output it reads.
+        depth (int): 3, 5 or 7 (ANAR-3/5/7 of Table 1). Defaults to 3.
+        dims (int): 2 for images, 3 for videos (all kernels become 3D and
+            the time axis is up-sampled too). Defaults to 2.
+        norm_layer (callable, optional): ``channels -> nn.Module``; defaults
+            to ``nn.BatchNorm2d`` / ``nn.BatchNorm3d``.
+        zero_init_last (bool): Start with a constant 0.5 mask (see the module
+            docstring). Defaults to True.
+        min_channels (int): Lower bound of every hidden width. Defaults to 1.
+
+    Example:
+        >>> import torch
+        >>> anar = ANAR(256, depth=5)
+        >>> anar(torch.rand(2, 256, 14, 14)).shape
+        torch.Size([2, 1, 28, 28])
+        >>> anar(torch.rand(2, 256, 14, 14), out_size=(27, 28)).shape
+        torch.Size([2, 1, 27, 28])
+    """
+
+    def __init__(self, in_channels: int, depth: int = 3, dims: int = 2,
+                 norm_layer: Optional[Callable[[int], nn.Module]] = None,
+                 zero_init_last: bool = True, min_channels: int = 1) -> None:
+        super().__init__()
+        if depth not in ANAR_WIDTHS:
+            raise ValueError(f'depth (anar) must be one of '
+                             f'{tuple(ANAR_WIDTHS)}, got {depth!r}')
+        if dims not in (2, 3):
+            raise ValueError(f'dims must be 2 or 3, got {dims!r}')
+        if not isinstance(in_channels, int) or in_channels < 1:
+            raise ValueError(
+                f'in_channels must be a positive integer, got {in_channels!r}')
+        conv = nn.Conv2d if dims == 2 else nn.Conv3d
+        deconv = nn.ConvTranspose2d if dims == 2 else nn.ConvTranspose3d
+        if norm_layer is None:
+            norm_layer = nn.BatchNorm2d if dims == 2 else nn.BatchNorm3d
+        self.depth = depth
+        self.dims = dims
+
+        def width(div: int) -> int:
+            return max(min_channels, in_channels // div)
+
+        trans_div, down_divs, up_divs = ANAR_WIDTHS[depth]
+        c = width(trans_div)
+        self.trans = conv(in_channels, c, 1, bias=False)
+        self.trans_norm = norm_layer(c)
+        encoder = [c]  # widths of the tensors at successive resolutions
+        self.downs = nn.ModuleList()
+        self.down_norms = nn.ModuleList()
+        for div in down_divs:
+            out = width(div)
+            self.downs.append(conv(c, out, 3, stride=2, padding=1,
+                                   bias=False))
+            self.down_norms.append(norm_layer(out))
+            encoder.append(out)
+            c = out
+        self.ups = nn.ModuleList()
+        self.up_norms = nn.ModuleList()
+        self.skips = nn.ModuleList()
+        self.skip_norms = nn.ModuleList()
+        for i, div in enumerate(up_divs):
+            out = width(div)
+            self.ups.append(deconv(c, out, 4, stride=2, padding=1,
+                                   bias=False))
+            self.up_norms.append(norm_layer(out))
+            # The i-th up lands at the resolution of encoder[-2 - i], if any.
+            if i < len(down_divs):
+                self.skips.append(conv(encoder[-2 - i], out, 1, bias=False))
+                self.skip_norms.append(norm_layer(out))
+            c = out
+        self.last = conv(c, 1, 1, bias=True)
+        self.reset_parameters(zero_init_last)
+
+    def reset_parameters(self, zero_init_last: bool = True) -> None:
+        """Kaiming init (the paper's section 4.1); optionally a zero last
+        layer, which gives a constant 0.5 mask."""
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d,
+                              nn.ConvTranspose3d)):
+                nn.init.kaiming_normal_(m.weight, mode='fan_out',
+                                        nonlinearity='relu')
+        if zero_init_last:
+            nn.init.zeros_(self.last.weight)
+        else:
+            nn.init.normal_(self.last.weight, std=0.01)
+        nn.init.zeros_(self.last.bias)
+
+    def forward(self, x: torch.Tensor,
+                out_size: Optional[Sequence[int]] = None) -> torch.Tensor:
+        """Mask of shape ``(B, 1, *out_size)``; ``out_size`` defaults to
+        twice the input's spatial (and temporal) size."""
+        if x.dim() != self.dims + 2:
+            raise ValueError(f'ANAR(dims={self.dims}) expects a '
+                             f'{self.dims + 2}-D input, got shape '
+                             f'{tuple(x.shape)}')
+        if out_size is None:
+            out_size = tuple(2 * s for s in x.shape[2:])
+        y = F.relu(self.trans_norm(self.trans(x)))
+        encoder: List[torch.Tensor] = [y]
+        for down, norm in zip(self.downs, self.down_norms):
+            y = F.relu(norm(down(y)))
+            encoder.append(y)
+        for i, (up, norm) in enumerate(zip(self.ups, self.up_norms)):
+            y = norm(up(y))
+            if i < len(self.skips):
+                skip = encoder[-2 - i]
+                y = _crop(y, skip.shape[2:])
+                y = y + self.skip_norms[i](self.skips[i](skip))
+            y = F.relu(y)
+        return torch.sigmoid(self._fit(self.last(y), tuple(out_size)))
+
+    @staticmethod
+    def _fit(y: torch.Tensor, size: Tuple[int, ...]) -> torch.Tensor:
+        if tuple(y.shape[2:]) == size:
+            return y
+        if all(a >= b for a, b in zip(y.shape[2:], size)):
+            return _crop(y, size)
+        mode = 'bilinear' if y.dim() == 4 else 'trilinear'
+        return F.interpolate(y, size=size, mode=mode, align_corners=False)
+
+
+class HalfScaleResidualGate(nn.Module):
+    """``h * (g + eta)`` (eq. 5): a soft mask that can both damp (g < 0.5)
+    and amplify (g > 0.5) features; eta = 1 would only amplify.
+
+    Args:
+        eta (float): The shortcut weight, in [0, 1]. Defaults to 0.5.
+
+    Example:
+        >>> import torch
+        >>> gate = HalfScaleResidualGate()
+        >>> h = torch.ones(1, 4, 2, 2)
+        >>> gate(h, torch.full((1, 1, 2, 2), 0.5)).unique()
+        tensor([1.])
+    """
+
+    def __init__(self, eta: float = 0.5) -> None:
+        super().__init__()
+        if isinstance(eta, bool) or not isinstance(eta, (int, float)) \
+                or not 0.0 <= eta <= 1.0:
+            raise ValueError(f'eta must be a number in [0, 1], got {eta!r}')
+        self.eta = float(eta)
+
+    def forward(self, h: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        return h * (g + self.eta)
+
+    def extra_repr(self) -> str:
+        return f'eta={self.eta}'
