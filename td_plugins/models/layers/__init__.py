@@ -7,7 +7,8 @@ from .anar import ANAR, HalfScaleResidualGate
 from .downsample import DownsampleFunction
 from .multi_flow_bn import (MultiFlowBatchNorm, MultiFlowBatchNorm2d,
                             MultiFlowBatchNorm3d, set_flow)
+from .r2dns import R2DNS
 
 __all__ = ['ANAR', 'DownsampleFunction', 'HalfScaleResidualGate',
            'MultiFlowBatchNorm', 'MultiFlowBatchNorm2d',
-           'MultiFlowBatchNorm3d', 'set_flow']
+           'MultiFlowBatchNorm3d', 'R2DNS', 'set_flow']

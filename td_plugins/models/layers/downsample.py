@@ -21,9 +21,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ['DownsampleFunction']
+__all__ = ['DSF_MODES', 'DownsampleFunction']
 
-_MODES = ('avg_pool', 'linear')
+DSF_MODES = ('avg_pool', 'linear')
 
 
 class DownsampleFunction(nn.Module):
@@ -51,8 +51,9 @@ class DownsampleFunction(nn.Module):
         super().__init__()
         if dims not in (2, 3):
             raise ValueError(f'dims must be 2 or 3, got {dims!r}')
-        if mode not in _MODES:
-            raise ValueError(f'mode must be one of {_MODES}, got {mode!r}')
+        if mode not in DSF_MODES:
+            raise ValueError(
+                f'mode must be one of {DSF_MODES}, got {mode!r}')
         if not isinstance(stride, int) or isinstance(stride, bool) \
                 or stride < 1:
             raise ValueError(

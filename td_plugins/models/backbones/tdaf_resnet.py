@@ -1,0 +1,138 @@
+"""TDAF-ResNet: a ResNet run as R2DNS recursive flows with ANAR attention.
+
+Pang, Li, Li, Li, Cao and Lu, "TDAF: Top-Down Attention Framework for Vision
+Tasks" (AAAI 2021): the ResNet's L = 4 stages (layer1..layer4) are the R2DNS
+stages (section 4, "insert ANARs after each stage"), every BN is a multi-flow
+BN (eq. 4), ANARs gate stages 1..3 with the half-scale residual (eq. 5).
+See :mod:`td_plugins.models.layers.r2dns` for the choices where the paper is
+silent.
+
+Parameter names keep torchvision's ResNet layout (``conv1``, ``bn1``,
+``layer1.0.conv1.weight`` ...; no ``fc``), and TDAF's own parameters live
+under ``r2dns.``, so ``torchvision://resnet50`` and mmdet/mmpretrain ResNet
+checkpoints load and the load report lists exactly ``r2dns.*`` as missing.
+With ``zero_init_anar=True`` (default) the freshly built network computes
+what the plain ResNet with the same weights computes.
+"""
+from functools import partial
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+
+from ...registry import MODELS
+from ..layers import MultiFlowBatchNorm, MultiFlowBatchNorm2d, R2DNS
+
+__all__ = ['TDAFResNet']
+
+_ARCH = {
+    18: ('BasicBlock', (2, 2, 2, 2)),
+    34: ('BasicBlock', (3, 4, 6, 3)),
+    50: ('Bottleneck', (3, 4, 6, 3)),
+    101: ('Bottleneck', (3, 4, 23, 3)),
+    152: ('Bottleneck', (3, 8, 36, 3)),
+}
+
+
+@MODELS.register_module()
+class TDAFResNet(BaseModule):
+    """ResNet-18/34/50/101/152 with TDAF's recursive flows (2D).
+
+    Args:
+        depth (int): 18, 34, 50, 101 or 152.
+        num_flows (int): Recursive flows N, 1..4 (N = 1 is the plain ResNet).
+            Defaults to 3.
+        anar (int): ANAR depth, 3, 5 or 7. Defaults to 3.
+        eta (float): Half-scale residual weight. Defaults to 0.5.
+        dsf (str): ``'avg_pool'`` or ``'linear'`` downsampling between
+            flows. Defaults to ``'avg_pool'``.
+        out_indices (Sequence[int]): Stages (0..3) whose last-flow outputs
+            are returned. Defaults to (0, 1, 2, 3).
+        frozen_stages (int): Freeze the stem (0) and stages up to this index
+            + 1; -1 freezes nothing. Defaults to -1.
+        norm_eval (bool): Keep the (multi-flow) BN layers in eval mode while
+            training. Defaults to False.
+        zero_init_anar (bool): Constant 0.5 masks at init, i.e. the plain
+            ResNet's function. Defaults to True.
+        init_cfg (dict | list, optional): mmengine init config, e.g.
+            ``dict(type='Pretrained', checkpoint='torchvision://resnet50')``.
+            Defaults to None.
+
+    Example:
+        >>> import torch
+        >>> from td_plugins.models.backbones import TDAFResNet
+        >>> model = TDAFResNet(depth=18, num_flows=3).eval()
+        >>> outs = model(torch.rand(1, 3, 223, 257))
+        >>> [tuple(o.shape) for o in outs]
+        [(1, 64, 56, 65), (1, 128, 28, 33), (1, 256, 14, 17), (1, 512, 7, 9)]
+    """
+
+    def __init__(self, depth: int, num_flows: int = 3, anar: int = 3,
+                 eta: float = 0.5, dsf: str = 'avg_pool',
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 frozen_stages: int = -1, norm_eval: bool = False,
+                 zero_init_anar: bool = True,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if depth not in _ARCH:
+            raise ValueError(f'depth must be one of {tuple(_ARCH)}, got '
+                             f'{depth!r}')
+        if not out_indices or not all(
+                isinstance(i, int) and 0 <= i < 4 for i in out_indices):
+            raise ValueError(f'out_indices must be stage indices in [0, 3], '
+                             f'got {out_indices!r}')
+        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= 4:
+            raise ValueError(f'frozen_stages must be an integer in [-1, 4], '
+                             f'got {frozen_stages!r}')
+        from torchvision.models import resnet as tv
+        block_name, layers = _ARCH[depth]
+        block = getattr(tv, block_name)
+        norm = partial(MultiFlowBatchNorm2d, num_flows=num_flows) \
+            if isinstance(num_flows, int) and num_flows >= 1 else None
+        if norm is None:  # let R2DNS refuse it with its message
+            R2DNS([1, 1, 1, 1], num_flows=num_flows)
+        net = tv.ResNet(block, list(layers), norm_layer=norm)
+        self.conv1, self.bn1, self.relu, self.maxpool = \
+            net.conv1, net.bn1, net.relu, net.maxpool
+        self.layer1, self.layer2, self.layer3, self.layer4 = \
+            net.layer1, net.layer2, net.layer3, net.layer4
+        self.depth = depth
+        self.out_indices = tuple(out_indices)
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        expansion = block.expansion
+        self.stage_channels = [64 * expansion * 2**i for i in range(4)]
+        self.r2dns = R2DNS(self.stage_channels, num_flows=num_flows,
+                           anar=anar, eta=eta, dims=2, dsf=dsf,
+                           zero_init_anar=zero_init_anar)
+        # Views over registered modules, kept out of the state dict.
+        object.__setattr__(self, '_stem', nn.Sequential(
+            self.conv1, self.bn1, self.relu, self.maxpool))
+        self._freeze_stages()
+
+    @property
+    def stages(self) -> List[nn.Module]:
+        return [self.layer1, self.layer2, self.layer3, self.layer4]
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        outs = self.r2dns(x, self.stages, stem=self._stem)
+        return tuple(outs[i] for i in self.out_indices)
+
+    def _freeze_stages(self) -> None:
+        if self.frozen_stages < 0:
+            return
+        frozen = [self.conv1, self.bn1] + self.stages[:self.frozen_stages]
+        for module in frozen:
+            module.eval()
+            for p in module.parameters():
+                p.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'TDAFResNet':
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, MultiFlowBatchNorm):
+                    m.eval()
+        return self

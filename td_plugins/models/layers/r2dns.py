@@ -1,0 +1,166 @@
+"""R2DNS, the Recursive Dual-Directional Nested Structure of TDAF.
+
+Pang, Li, Li, Li, Cao and Lu, "TDAF: Top-Down Attention Framework for Vision
+Tasks" (AAAI 2021), section 3.1, eqs. 1-3 and 5. A network of L stages
+``h_1..h_L`` runs as N *vertical flows* with shared weights: flow ``n``
+(1-based) sees the input downsampled ``N - n`` times (eq. 2) and runs only
+the first ``S(n) = L - (N - n)`` stages (eq. 1). Along each *horizontal
+path* the ANAR ``g_l`` of stage ``l`` turns flow ``n-1``'s output of stage
+``l`` into a mask for flow ``n``'s output of the same stage:
+``x_{l+1}^(n) = h_l[x_l^(n)] * (g_l[x_{l+1}^(n-1)] + eta)`` (eq. 5). Only the
+last flow's outputs go on to the task head.
+
+:class:`R2DNS` owns what TDAF adds (the DSF, one ANAR per gated stage and
+the gate) but not the stages: they are passed to :meth:`R2DNS.forward`, so a
+backbone keeps its own parameter names (a TDAF ResNet keeps torchvision's
+``layer1.0.conv1.weight``) and any list of stages can be wrapped (the three
+deconvolution stages of a pose head, 3D stages, ...).
+
+Choices where the paper is silent (``shared/spec/methods.md`` section 2.1):
+
+* The first flow that has a stage is not gated (the paper initialises the
+  attention "to 1"; reading that as ``x = h``).
+* An ANAR normalises with the statistics of the flow whose features it
+  reads (flow ``n-1``).
+* A stem (e.g. ResNet's conv1/bn1/relu/maxpool) runs in every flow before
+  stage 1 and is not gated.
+* Multi-flow BN layers inside the stem, the stages and the ANARs are switched
+  to the flow being computed (:func:`set_flow`).
+
+The work is done stage-major: all flows of stage ``l`` run first, then the
+ANARs gate flows ``2..N`` in order (each gate needs the previous flow's gated
+output), as the paper describes for latency.
+"""
+from typing import Callable, List, Optional, Sequence
+
+import torch
+import torch.nn as nn
+
+from .anar import ANAR, HalfScaleResidualGate
+from .downsample import DSF_MODES, DownsampleFunction
+from .multi_flow_bn import MultiFlowBatchNorm2d, MultiFlowBatchNorm3d, \
+    set_flow
+
+__all__ = ['R2DNS']
+
+
+class R2DNS(nn.Module):
+    """TDAF's recursive flows over a list of stages.
+
+    Args:
+        stage_channels (Sequence[int]): Output channels of each of the L
+            stages.
+        num_flows (int): N, 1 <= N <= L. N = 1 is the plain network.
+            Defaults to 3.
+        anar (int): ANAR depth, 3, 5 or 7. Defaults to 3.
+        eta (float): Half-scale residual weight (eq. 5). Defaults to 0.5.
+        dims (int): 2 (images) or 3 (videos). Defaults to 2.
+        dsf (str): Downsample function mode, ``'avg_pool'`` or ``'linear'``
+            (see :class:`DownsampleFunction`). Defaults to ``'avg_pool'``.
+        anar_norm (callable, optional): ``channels -> nn.Module`` for the
+            ANARs; defaults to multi-flow BN with ``num_flows`` flows.
+        zero_init_anar (bool): Zero-init each ANAR's last conv, so that the
+            untrained structure computes exactly the plain network on the
+            full-resolution input. Defaults to True.
+
+    Example:
+        >>> import torch, torch.nn as nn
+        >>> stages = nn.ModuleList([nn.Conv2d(3, 8, 3, 2, 1),
+        ...                         nn.Conv2d(8, 16, 3, 2, 1)])
+        >>> r2dns = R2DNS([8, 16], num_flows=2)
+        >>> outs = r2dns(torch.rand(1, 3, 64, 64), stages)
+        >>> [tuple(o.shape) for o in outs]
+        [(1, 8, 32, 32), (1, 16, 16, 16)]
+    """
+
+    def __init__(self, stage_channels: Sequence[int], num_flows: int = 3,
+                 anar: int = 3, eta: float = 0.5, dims: int = 2,
+                 dsf: str = 'avg_pool',
+                 anar_norm: Optional[Callable[[int], nn.Module]] = None,
+                 zero_init_anar: bool = True) -> None:
+        super().__init__()
+        num_stages = len(stage_channels)
+        if num_stages < 1:
+            raise ValueError('stage_channels must list at least one stage')
+        if isinstance(num_flows, bool) or not isinstance(num_flows, int) \
+                or not 1 <= num_flows <= num_stages:
+            raise ValueError(
+                f'num_flows must be an integer in [1, {num_stages}] (the '
+                f'number of stages), got {num_flows!r}')
+        if dsf not in DSF_MODES:
+            raise ValueError(f'dsf must be one of {DSF_MODES}, got {dsf!r}')
+        self.num_stages = num_stages
+        self.num_flows = num_flows
+        self.dims = dims
+        self.dsf = DownsampleFunction(dims=dims, mode=dsf)
+        self.gate = HalfScaleResidualGate(eta)
+        if anar_norm is None:
+            mfbn = MultiFlowBatchNorm2d if dims == 2 else MultiFlowBatchNorm3d
+
+            def anar_norm(c: int) -> nn.Module:
+                return mfbn(c, num_flows=num_flows)
+
+        # A stage is gated when the previous flow also has it: stages
+        # 1..L-1, whatever N >= 2 (ANARs are shared by all flows).
+        gated = num_stages - 1 if num_flows > 1 else 0
+        self.anars = nn.ModuleList(
+            ANAR(c, depth=anar, dims=dims, norm_layer=anar_norm,
+                 zero_init_last=zero_init_anar)
+            for c in stage_channels[:gated])
+        self.attention_maps: Optional[List[List[torch.Tensor]]] = None
+        self.record_attention = False
+
+    def num_stages_of_flow(self, flow: int) -> int:
+        """Eq. 1 with 0-based flows: flow ``k`` runs ``L - (N - 1 - k)``
+        stages."""
+        return self.num_stages - (self.num_flows - 1 - flow)
+
+    def forward(self, x: torch.Tensor, stages: Sequence[nn.Module],
+                stem: Optional[nn.Module] = None) -> List[torch.Tensor]:
+        """Run all flows; return the last flow's output of every stage.
+
+        Args:
+            x (Tensor): The full-resolution input.
+            stages (Sequence[nn.Module]): The L stages, in order.
+            stem (nn.Module, optional): Runs in every flow before stage 1.
+
+        Returns:
+            list[Tensor]: L tensors, the last flow's stage outputs. With
+            ``record_attention`` set, the masks are kept in
+            :attr:`attention_maps` (``[stage][flow - 1]``).
+        """
+        if len(stages) != self.num_stages:
+            raise ValueError(f'R2DNS was built for {self.num_stages} stages, '
+                             f'got {len(stages)}')
+        n_flows = self.num_flows
+        inputs = [x]
+        for _ in range(n_flows - 1):
+            inputs.insert(0, self.dsf(inputs[0]))
+        if stem is not None:
+            feats = []
+            for k, inp in enumerate(inputs):
+                set_flow(stem, k)
+                feats.append(stem(inp))
+        else:
+            feats = inputs
+        last: List[torch.Tensor] = []
+        maps: List[List[torch.Tensor]] = []
+        for i, stage in enumerate(stages):
+            first = max(0, i + n_flows - self.num_stages)
+            outs: List[Optional[torch.Tensor]] = [None] * n_flows
+            for k in range(first, n_flows):
+                set_flow(stage, k)
+                outs[k] = stage(feats[k])
+            stage_maps = []
+            for k in range(first + 1, n_flows):
+                anar = self.anars[i]
+                set_flow(anar, k - 1)
+                g = anar(outs[k - 1], out_size=outs[k].shape[2:])
+                outs[k] = self.gate(outs[k], g)
+                stage_maps.append(g)
+            maps.append(stage_maps)
+            feats = outs
+            last.append(outs[-1])
+        if self.record_attention:
+            self.attention_maps = [[g.detach() for g in m] for m in maps]
+        return last
