@@ -1,9 +1,10 @@
 # The 3D-ResNet-50 of Hara, Kataoka and Satoh ("Can Spatiotemporal 3D CNNs
 # Retrace the History of 2D CNNs and ImageNet?", CVPR 2018), the backbone the
 # TDAF paper uses for action recognition, built from mmaction2's ResNet3d:
-# a 7x7x7 stem (temporal stride 1), 3x3x3 convolutions in every bottleneck
-# (inflate_style='3x3x3': conv1 1x1x1, conv2 3x3x3, conv3 1x1x1), stride 2 in
-# time as well as space from layer2 on, projection shortcuts (type B), and a
+# a 7x7x7 stem (temporal stride 1), a stride-2 max-pool (time too), 3x3x3
+# convolutions in every bottleneck (inflate_style='3x3x3': conv1 1x1x1, conv2
+# 3x3x3, conv3 1x1x1), stride 2 in time as well as space from layer2 on (so
+# 16 frames -> 8, 8, 4, 2, 1), projection shortcuts (type B), and a
 # 400-way linear classifier: 46,198,976 backbone + 819,600 head =
 # 47,018,576 parameters (checked by tests/test_configs).
 # One difference to Hara's code remains: mmaction's stem max-pool has a
@@ -24,6 +25,7 @@ model = dict(
         conv1_kernel=(7, 7, 7),
         conv1_stride_t=1,
         pool1_stride_t=2,
+        with_pool2=False,  # Hara et al. have no extra temporal pool
         spatial_strides=(1, 2, 2, 2),
         temporal_strides=(1, 2, 2, 2),
         inflate=(1, 1, 1, 1),

@@ -3,6 +3,7 @@ import importlib
 from pathlib import Path
 
 import pytest
+import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
@@ -48,6 +49,11 @@ def test_resnet3d50_has_hara_parameter_count():
               for b in getattr(model.backbone, name)]
     assert len(blocks) == 16
     assert all(b.conv2.conv.kernel_size == (3, 3, 3) for b in blocks)
+    # Time is downsampled like space: 16 frames -> 8 (pool) -> 8, 4, 2, 1.
+    model.backbone.eval()  # (mmaction's train() returns None)
+    with torch.no_grad():
+        out = model.backbone(torch.rand(1, 3, 16, 64, 64))
+    assert tuple(out.shape) == (1, 2048, 1, 2, 2)
 
 
 @pytest.mark.parametrize('path,expected', [

@@ -8,18 +8,18 @@ import pytest
 
 from conftest import run_tool
 
-# family: (demo config, real-data config, metric key, metric upper bound)
+# family: (demo config, real-data config, metric key, metric upper bound);
+# the configs live in configs/baselines/demo and configs/baselines/real.
 FAMILIES = {
-    'fcos': ('demo/fcos_r50_fpn_demo.py', 'real/fcos_r50_fpn_coco-mini.py',
+    'fcos': ('fcos_r50_fpn_demo.py', 'fcos_r50_fpn_coco-mini.py',
              'coco/bbox_mAP', 1.0),
-    'faster_rcnn': ('demo/faster-rcnn_r50_fpn_demo.py',
-                    'real/faster-rcnn_r50_fpn_coco-mini.py',
-                    'coco/bbox_mAP', 1.0),
-    'simplebaseline': ('demo/td-hm_res50_demo.py',
-                       'real/td-hm_res50_coco-mini.py', 'coco/AP', 1.0),
-    'resnet3d50': ('demo/resnet3d50_demo.py',
-                   'real/resnet3d50_action-clips.py', 'acc/top1', 1.0),
-    'resnet50': ('demo/resnet50_demo.py', 'real/resnet50_hymenoptera.py',
+    'faster_rcnn': ('faster-rcnn_r50_fpn_demo.py',
+                    'faster-rcnn_r50_fpn_coco-mini.py', 'coco/bbox_mAP', 1.0),
+    'simplebaseline': ('td-hm_res50_demo.py', 'td-hm_res50_coco-mini.py',
+                       'coco/AP', 1.0),
+    'resnet3d50': ('resnet3d50_demo.py', 'resnet3d50_action-clips.py',
+                   'acc/top1', 1.0),
+    'resnet50': ('resnet50_demo.py', 'resnet50_hymenoptera.py',
                  'accuracy/top1', 100.0),
 }
 TEST_OPTIONS = {
@@ -36,7 +36,7 @@ SHORT = ['--cfg-options', f'train_cfg.max_iters={ITERS}',
 
 def train_and_test(config: str, work_dir, key: str, upper: float,
                    test_options: list) -> dict:
-    cfg = f'configs/baselines/{config}'
+    cfg = f'configs/{config}'
     run_tool('tools/train.py', cfg, '--work-dir', work_dir, '--no-validate',
              *SHORT)
     ckpt = work_dir / f'iter_{ITERS}.pth'
@@ -57,10 +57,12 @@ def train_and_test(config: str, work_dir, key: str, upper: float,
 @pytest.mark.parametrize('family', sorted(FAMILIES))
 def test_demo_variant(family, demo_data, tmp_path):
     demo, _, key, upper = FAMILIES[family]
-    train_and_test(demo, tmp_path, key, upper, TEST_OPTIONS.get(family))
+    train_and_test(f'baselines/demo/{demo}', tmp_path, key, upper,
+                   TEST_OPTIONS.get(family))
 
 
 @pytest.mark.parametrize('family', sorted(FAMILIES))
 def test_real_data(family, shared_data, tmp_path):
     _, real, key, upper = FAMILIES[family]
-    train_and_test(real, tmp_path, key, upper, TEST_OPTIONS.get(family))
+    train_and_test(f'baselines/real/{real}', tmp_path, key, upper,
+                   TEST_OPTIONS.get(family))

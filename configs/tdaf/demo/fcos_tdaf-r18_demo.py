@@ -1,0 +1,18 @@
+# `make demo`'s main job: FCOS with a TDAF-ResNet-18 backbone (ANAR-3, 3
+# recursive flows) trained from scratch on the generated shapes set
+# (data/demo/coco_det, 160x160) on the CPU. ResNet-18 rather than -50 so
+# that the recursive flows fit the demo's few minutes on 2 cores; everything
+# else is the FCOS demo recipe (configs/baselines/demo/fcos_r50_fpn_demo.py).
+_base_ = '../../baselines/demo/fcos_r50_fpn_demo.py'
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='td_plugins.TDAFResNet',
+        depth=18,
+        num_flows=3,
+        anar=3,
+        out_indices=(0, 1, 2, 3),
+        frozen_stages=-1,
+        norm_eval=False),
+    neck=dict(in_channels=[64, 128, 256, 512]))

@@ -1,0 +1,18 @@
+# Faster R-CNN R50-FPN with a TDAF-ResNet-50 backbone (ANAR-3, 3 flows).
+# The paper reports FCOS only; this applies the same backbone swap to mmdet's
+# stock Faster R-CNN (torchvision ImageNet weights, trainable multi-flow BN).
+_base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
+custom_imports = dict(imports=['td_plugins'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='td_plugins.TDAFResNet',
+        depth=50,
+        num_flows=3,
+        anar=3,
+        out_indices=(0, 1, 2, 3),
+        frozen_stages=1,
+        norm_eval=False,
+        init_cfg=dict(type='Pretrained',
+                      checkpoint='torchvision://resnet50')))
