@@ -389,6 +389,33 @@ def _validate(cases: Sequence[Case], baseline: str, warmup: int, repeats: int,
 # public API
 
 
+def count_macs(model: nn.Module, inp: Any, mode: str = 'forward') -> int:
+    """Multiply-accumulates of one call, from ``torch.utils.flop_counter``.
+
+    Counts what PyTorch's flop counter counts (convolutions, transposed
+    convolutions, matrix products), i.e. the arithmetic that dominates a
+    CNN; element-wise ops (BN, ReLU, sigmoid, the attention product) are not
+    counted. ``mode='train'`` counts forward + backward.
+
+    Example:
+        >>> import torch
+        >>> count_macs(nn.Conv2d(3, 8, 3, bias=False), torch.rand(1, 3, 6, 6))
+        3456
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+    if mode not in MODES:
+        raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
+    model.train(mode == 'train')
+    with FlopCounterMode(display=False) as counter:
+        if mode == 'train':
+            _train_loss(_call(model, inp), 'count_macs').backward()
+        else:
+            with torch.no_grad():
+                _call(model, inp)
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops() // 2
+
+
 def run_cases(cases: Sequence[Case], baseline: str, warmup: int = 3,
               repeats: int = 10, device: str = 'cpu',
               threads: int | None = None,
