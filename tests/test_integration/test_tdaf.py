@@ -35,3 +35,8 @@ def test_canonical_fcos_tdaf_config_trains_on_coco_mini(shared_data,
 def test_tdaf_demo_variant(config, family, demo_data, tmp_path):
     train_and_test(config, tmp_path, 'coco/bbox_mAP', 1.0,
                    TEST_OPTIONS[family])
+
+
+def test_tdaf_3d_demo_variant(demo_data, tmp_path):
+    train_and_test('tdaf/demo/tdaf-resnet3d50_demo.py', tmp_path,
+                   'acc/top1', 1.0, [])

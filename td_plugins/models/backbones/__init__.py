@@ -1,4 +1,5 @@
 """Backbones of td_plugins (registered in td_plugins.registry.MODELS)."""
 from .tdaf_resnet import TDAFResNet
+from .tdaf_resnet3d import TDAFResNet3d, tdaf_resnet3d_class
 
-__all__ = ['TDAFResNet']
+__all__ = ['TDAFResNet', 'TDAFResNet3d', 'tdaf_resnet3d_class']

@@ -1,0 +1,120 @@
+"""TDAF-ResNet3d: mmaction2's ResNet3d run as R2DNS flows with 3D ANARs.
+
+Pang, Li, Li, Li, Cao and Lu, "TDAF: Top-Down Attention Framework for Vision
+Tasks" (AAAI 2021), section 4 (Kinetics-400): the 3D-ResNet-50 of Hara et
+al. with 3D ANAR-5 and 3 flows; the DSF halves T, H and W; every BN is a 3D
+multi-flow BN. Built on mmaction2's ``ResNet3d``, so its arguments
+(``depth``, ``conv1_kernel``, ``inflate``, ``inflate_style``,
+``temporal_strides``, ``with_pool2``, ``frozen_stages``, ``norm_eval``,
+``pretrained``/``pretrained2d`` ...) and its key layout stay as they are: a
+2D ImageNet ResNet inflates into it with ``pretrained2d=True`` (multi-flow
+BN takes the 2D statistics in every flow), a plain ``ResNet3d`` checkpoint
+loads with exactly ``r2dns.*`` missing, and with ``zero_init_anar=True`` the
+untrained network computes what the plain ``ResNet3d`` computes.
+
+mmaction2 is imported only when the backbone is built, so
+``import td_plugins`` does not need it: the registered name
+``td_plugins.TDAFResNet3d`` is a factory that creates the subclass of
+``mmaction.models.ResNet3d`` on first use.
+"""
+from typing import Any, Optional, Tuple, Union
+
+import torch
+import torch.nn as nn
+
+from ...registry import MODELS
+from ..layers import MultiFlowBatchNorm, R2DNS
+
+__all__ = ['TDAFResNet3d', 'tdaf_resnet3d_class']
+
+_CLASS: Optional[type] = None
+
+
+def tdaf_resnet3d_class() -> type:
+    """The ``ResNet3d`` subclass (mmaction2 is imported here)."""
+    global _CLASS
+    if _CLASS is not None:
+        return _CLASS
+    from mmaction.models.backbones.resnet3d import ResNet3d
+
+    class TDAFResNet3d(ResNet3d):
+        """ResNet3d with TDAF's recursive flows (see the module docstring).
+
+        Args:
+            num_flows (int): Recursive flows N, 1..number of stages.
+                Defaults to 3.
+            anar (int): 3D ANAR depth, 3, 5 or 7. Defaults to 5.
+            eta (float): Half-scale residual weight. Defaults to 0.5.
+            dsf (str): ``'avg_pool'`` or ``'linear'``. Defaults to
+                ``'avg_pool'``.
+            zero_init_anar (bool): Start as the plain ResNet3d. Defaults to
+                True.
+            **kwargs: ``mmaction.models.ResNet3d`` arguments; ``norm_cfg``
+                must be a BN3d config (it becomes multi-flow BN).
+
+        Example:
+            >>> import torch
+            >>> from td_plugins.models.backbones import TDAFResNet3d
+            >>> model = TDAFResNet3d(depth=18, pretrained=None)
+            >>> model.init_weights()
+            >>> model(torch.rand(2, 3, 8, 64, 64)).shape
+            torch.Size([2, 512, 4, 2, 2])
+        """
+
+        def __init__(self, num_flows: int = 3, anar: int = 5,
+                     eta: float = 0.5, dsf: str = 'avg_pool',
+                     zero_init_anar: bool = True, **kwargs: Any) -> None:
+            norm_cfg = dict(kwargs.pop('norm_cfg', None) or
+                            dict(type='BN3d', requires_grad=True))
+            if norm_cfg.get('type') not in ('BN3d', 'BN', 'td_plugins.MFBN3d'):
+                raise ValueError(
+                    f'norm_cfg.type must be BN3d (it becomes multi-flow BN), '
+                    f'got {norm_cfg.get("type")!r}')
+            if isinstance(num_flows, int) and not isinstance(num_flows, bool) \
+                    and num_flows >= 1:
+                norm_cfg.update(type='td_plugins.MFBN3d', num_flows=num_flows)
+            else:  # let R2DNS refuse it with its message
+                R2DNS([1], num_flows=num_flows)
+            super().__init__(norm_cfg=norm_cfg, **kwargs)
+            expansion = self.block.expansion
+            channels = [self.base_channels * expansion * 2**i
+                        for i in range(len(self.res_layers))]
+            self.zero_init_anar = zero_init_anar
+            self.r2dns = R2DNS(channels, num_flows=num_flows, anar=anar,
+                               eta=eta, dims=3, dsf=dsf,
+                               zero_init_anar=zero_init_anar)
+
+        def init_weights(self, pretrained: Optional[str] = None) -> None:
+            super().init_weights(pretrained)
+            # ResNet3d re-initialises every Conv3d, the ANARs' too.
+            for anar_module in self.r2dns.anars:
+                anar_module.reset_parameters(self.zero_init_anar)
+
+        def forward(self, x: torch.Tensor
+                    ) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
+            stem = [self.conv1] + ([self.maxpool] if self.with_pool1 else [])
+            stages = [getattr(self, name) for name in self.res_layers]
+            if self.with_pool2:
+                stages[0] = nn.Sequential(stages[0], self.pool2)
+            outs = self.r2dns(x, stages, stem=nn.Sequential(*stem))
+            outs = [outs[i] for i in self.out_indices]
+            return outs[0] if len(outs) == 1 else tuple(outs)
+
+        def train(self, mode: bool = True) -> None:
+            super().train(mode)
+            if mode and self.norm_eval:
+                for m in self.modules():
+                    if isinstance(m, MultiFlowBatchNorm):
+                        m.eval()
+
+    _CLASS = TDAFResNet3d
+    return _CLASS
+
+
+@MODELS.register_module(name='TDAFResNet3d')
+def TDAFResNet3d(**kwargs: Any) -> nn.Module:  # noqa: N802 (a class to users)
+    """Build the TDAF ``ResNet3d`` (mmaction2 imported on first use).
+
+    See :func:`tdaf_resnet3d_class` for the arguments.
+    """
+    return tdaf_resnet3d_class()(**kwargs)
