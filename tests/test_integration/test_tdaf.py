@@ -37,6 +37,9 @@ def test_tdaf_demo_variant(config, family, demo_data, tmp_path):
                    TEST_OPTIONS[family])
 
 
-def test_tdaf_3d_demo_variant(demo_data, tmp_path):
-    train_and_test('tdaf/demo/tdaf-resnet3d50_demo.py', tmp_path,
-                   'acc/top1', 1.0, [])
+@pytest.mark.parametrize('config,key', [
+    ('tdaf/demo/tdaf-resnet3d50_demo.py', 'acc/top1'),
+    ('tdaf/demo/td-hm_res50-tdaf-head_demo.py', 'coco/AP'),
+])
+def test_tdaf_3d_and_pose_demo_variants(config, key, demo_data, tmp_path):
+    train_and_test(config, tmp_path, key, 1.0, [])
