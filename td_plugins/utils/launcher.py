@@ -26,7 +26,7 @@ from mmengine.config import Config, ConfigDict, DictAction
 
 __all__ = ['SCOPES', 'build_train_parser', 'build_test_parser',
            'get_scope', 'prepare_train_cfg', 'prepare_test_cfg',
-           'setup_distributed', 'build_runner']
+           'setup_distributed', 'teardown_distributed', 'build_runner']
 
 SCOPES = ('mmdet', 'mmpose', 'mmaction', 'mmpretrain')
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
@@ -220,6 +220,19 @@ def setup_distributed(cfg: Config) -> None:
     cfg.model_wrapper_cfg = wrapper
 
 
+def teardown_distributed() -> None:
+    """Leave the process group cleanly once the work is done.
+
+    Without this, a gloo process can still have communication threads alive
+    at interpreter shutdown and abort ("terminate called without an active
+    exception") after its work has finished.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def build_runner(cfg: Config) -> Any:
     """Build the runner the way the four upstream launchers do."""
     import td_plugins  # noqa: F401  (allow-listed checkpoint loading)
@@ -237,6 +250,7 @@ def run_train(argv: Optional[Sequence[str]] = None) -> None:
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     runner = build_runner(prepare_train_cfg(args))
     runner.train()
+    teardown_distributed()
 
 
 def run_test(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
@@ -254,6 +268,7 @@ def run_test(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
             json.dump({k: _jsonable(v) for k, v in metrics.items()}, f,
                       indent=2)
         print(f'td_plugins: test metrics written to {path}')
+    teardown_distributed()
     return metrics
 
 

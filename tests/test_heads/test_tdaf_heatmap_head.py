@@ -10,9 +10,27 @@ from td_plugins.models.heads import TDAFHeatmapHead  # noqa: E402
 ARGS = dict(in_channels=32, out_channels=17, deconv_out_channels=(16, 16, 16))
 
 
+@pytest.fixture(autouse=True)
+def other_scope():
+    """Build under another codebase's default scope (as other tests leave
+    it): the TDAF head must not depend on it."""
+    from mmengine.registry import DefaultScope, init_default_scope
+    before = DefaultScope._instance_dict.copy()
+    init_default_scope('mmpretrain')
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(before)
+
+
+def _plain_head() -> HeatmapHead:
+    from mmpose.registry import MODELS
+    with MODELS.switch_scope_and_registry('mmpose'):
+        return HeatmapHead(**ARGS)
+
+
 def test_plain_head_weights_load_and_identity_init():
     torch.manual_seed(0)
-    plain = HeatmapHead(**ARGS)
+    plain = _plain_head()
     plain.init_weights()
     with torch.no_grad():
         for name, buf in plain.named_buffers():

@@ -108,5 +108,12 @@ def tdaf_heatmap_head_class() -> type:
 
 @MODELS.register_module(name='TDAFHeatmapHead')
 def TDAFHeatmapHead(**kwargs: Any) -> nn.Module:  # noqa: N802 (a class to users)
-    """Build the TDAF ``HeatmapHead`` (mmpose imported on first use)."""
-    return tdaf_heatmap_head_class()(**kwargs)
+    """Build the TDAF ``HeatmapHead`` (mmpose imported on first use).
+
+    Built with the ``mmpose`` scope pinned, so that the loss and decoder it
+    builds from their configs resolve under any default scope.
+    """
+    cls = tdaf_heatmap_head_class()
+    from mmpose.registry import MODELS as MMPOSE_MODELS
+    with MMPOSE_MODELS.switch_scope_and_registry('mmpose'):
+        return cls(**kwargs)
