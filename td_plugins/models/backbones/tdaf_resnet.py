@@ -22,7 +22,8 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 
 from ...registry import MODELS
-from ..layers import MultiFlowBatchNorm, MultiFlowBatchNorm2d, R2DNS
+from ..layers import (MultiFlowBatchNorm, MultiFlowBatchNorm2d, R2DNS,
+                      check_r2dns_args)
 
 __all__ = ['TDAFResNet']
 
@@ -88,10 +89,8 @@ class TDAFResNet(BaseModule):
         from torchvision.models import resnet as tv
         block_name, layers = _ARCH[depth]
         block = getattr(tv, block_name)
-        norm = partial(MultiFlowBatchNorm2d, num_flows=num_flows) \
-            if isinstance(num_flows, int) and num_flows >= 1 else None
-        if norm is None:  # let R2DNS refuse it with its message
-            R2DNS([1, 1, 1, 1], num_flows=num_flows)
+        check_r2dns_args(4, num_flows, anar, eta, dsf)
+        norm = partial(MultiFlowBatchNorm2d, num_flows=num_flows)
         net = tv.ResNet(block, list(layers), norm_layer=norm)
         self.conv1, self.bn1, self.relu, self.maxpool = \
             net.conv1, net.bn1, net.relu, net.maxpool

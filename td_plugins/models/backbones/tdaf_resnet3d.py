@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 
 from ...registry import MODELS
-from ..layers import MultiFlowBatchNorm, R2DNS
+from ..layers import MultiFlowBatchNorm, R2DNS, check_r2dns_args
 
 __all__ = ['TDAFResNet3d', 'tdaf_resnet3d_class']
 
@@ -70,11 +70,9 @@ def tdaf_resnet3d_class() -> type:
                 raise ValueError(
                     f'norm_cfg.type must be BN3d (it becomes multi-flow BN), '
                     f'got {norm_cfg.get("type")!r}')
-            if isinstance(num_flows, int) and not isinstance(num_flows, bool) \
-                    and num_flows >= 1:
-                norm_cfg.update(type='td_plugins.MFBN3d', num_flows=num_flows)
-            else:  # let R2DNS refuse it with its message
-                R2DNS([1], num_flows=num_flows)
+            check_r2dns_args(kwargs.get('num_stages', 4), num_flows, anar,
+                             eta, dsf)
+            norm_cfg.update(type='td_plugins.MFBN3d', num_flows=num_flows)
             super().__init__(norm_cfg=norm_cfg, **kwargs)
             expansion = self.block.expansion
             channels = [self.base_channels * expansion * 2**i

@@ -21,7 +21,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from ...registry import MODELS
-from ..layers import MultiFlowBatchNorm2d, R2DNS
+from ..layers import MultiFlowBatchNorm2d, R2DNS, check_r2dns_args
 
 __all__ = ['TDAFHeatmapHead', 'tdaf_heatmap_head_class']
 
@@ -67,9 +67,8 @@ def tdaf_heatmap_head_class() -> type:
                 raise ValueError('deconv_out_channels must list the '
                                  'deconvolution stages TDAF recurs over')
             # Checked before the layers are made (they read num_flows).
+            check_r2dns_args(len(channels), num_flows, anar, eta, dsf)
             self._num_flows = num_flows
-            R2DNS(list(channels), num_flows=num_flows, anar=anar, eta=eta,
-                  dsf=dsf)
             super().__init__(**kwargs)
             self.zero_init_anar = zero_init_anar
             self.r2dns = R2DNS(list(channels), num_flows=num_flows,

@@ -7,8 +7,8 @@ from .anar import ANAR, HalfScaleResidualGate
 from .downsample import DownsampleFunction
 from .multi_flow_bn import (MultiFlowBatchNorm, MultiFlowBatchNorm2d,
                             MultiFlowBatchNorm3d, set_flow)
-from .r2dns import R2DNS
+from .r2dns import R2DNS, check_r2dns_args
 
 __all__ = ['ANAR', 'DownsampleFunction', 'HalfScaleResidualGate',
            'MultiFlowBatchNorm', 'MultiFlowBatchNorm2d',
-           'MultiFlowBatchNorm3d', 'R2DNS', 'set_flow']
+           'MultiFlowBatchNorm3d', 'R2DNS', 'check_r2dns_args', 'set_flow']

@@ -44,7 +44,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ['ANAR', 'HalfScaleResidualGate', 'ANAR_WIDTHS']
+__all__ = ['ANAR', 'HalfScaleResidualGate', 'ANAR_WIDTHS', 'check_anar_depth',
+           'check_eta']
 
 # depth -> (trans divisor, down divisors, up divisors), all relative to c.
 ANAR_WIDTHS = {
@@ -52,6 +53,20 @@ ANAR_WIDTHS = {
     5: (4, (8, ), (16, 32)),
     7: (4, (8, 8), (16, 16, 32)),
 }
+
+
+def check_anar_depth(depth: int) -> None:
+    """Refuse an ANAR depth that Table 1 does not define."""
+    if depth not in ANAR_WIDTHS:
+        raise ValueError(f'depth (anar) must be one of '
+                         f'{tuple(ANAR_WIDTHS)}, got {depth!r}')
+
+
+def check_eta(eta: float) -> None:
+    """Refuse a half-scale residual weight outside [0, 1]."""
+    if isinstance(eta, bool) or not isinstance(eta, (int, float)) \
+            or not 0.0 <= eta <= 1.0:
+        raise ValueError(f'eta must be a number in [0, 1], got {eta!r}')
 
 
 def _crop(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
@@ -86,9 +101,7 @@ class ANAR(nn.Module):
                  norm_layer: Optional[Callable[[int], nn.Module]] = None,
                  zero_init_last: bool = True, min_channels: int = 1) -> None:
         super().__init__()
-        if depth not in ANAR_WIDTHS:
-            raise ValueError(f'depth (anar) must be one of '
-                             f'{tuple(ANAR_WIDTHS)}, got {depth!r}')
+        check_anar_depth(depth)
         if dims not in (2, 3):
             raise ValueError(f'dims must be 2 or 3, got {dims!r}')
         if not isinstance(in_channels, int) or in_channels < 1:
@@ -200,9 +213,7 @@ class HalfScaleResidualGate(nn.Module):
 
     def __init__(self, eta: float = 0.5) -> None:
         super().__init__()
-        if isinstance(eta, bool) or not isinstance(eta, (int, float)) \
-                or not 0.0 <= eta <= 1.0:
-            raise ValueError(f'eta must be a number in [0, 1], got {eta!r}')
+        check_eta(eta)
         self.eta = float(eta)
 
     def forward(self, h: torch.Tensor, g: torch.Tensor) -> torch.Tensor:

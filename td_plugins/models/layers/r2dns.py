@@ -36,12 +36,31 @@ from typing import Callable, List, Optional, Sequence
 import torch
 import torch.nn as nn
 
-from .anar import ANAR, HalfScaleResidualGate
+from .anar import ANAR, HalfScaleResidualGate, check_anar_depth, check_eta
 from .downsample import DSF_MODES, DownsampleFunction
 from .multi_flow_bn import MultiFlowBatchNorm2d, MultiFlowBatchNorm3d, \
     set_flow
 
-__all__ = ['R2DNS']
+__all__ = ['R2DNS', 'check_r2dns_args']
+
+
+def check_r2dns_args(num_stages: int, num_flows: int, anar: int = 3,
+                     eta: float = 0.5, dsf: str = 'avg_pool') -> None:
+    """Refuse invalid R2DNS arguments with a message naming each one.
+
+    For modules that must check them before building their layers.
+    """
+    if num_stages < 1:
+        raise ValueError('stage_channels must list at least one stage')
+    if isinstance(num_flows, bool) or not isinstance(num_flows, int) \
+            or not 1 <= num_flows <= num_stages:
+        raise ValueError(
+            f'num_flows must be an integer in [1, {num_stages}] (the '
+            f'number of stages), got {num_flows!r}')
+    check_anar_depth(anar)
+    check_eta(eta)
+    if dsf not in DSF_MODES:
+        raise ValueError(f'dsf must be one of {DSF_MODES}, got {dsf!r}')
 
 
 class R2DNS(nn.Module):
@@ -80,15 +99,7 @@ class R2DNS(nn.Module):
                  zero_init_anar: bool = True) -> None:
         super().__init__()
         num_stages = len(stage_channels)
-        if num_stages < 1:
-            raise ValueError('stage_channels must list at least one stage')
-        if isinstance(num_flows, bool) or not isinstance(num_flows, int) \
-                or not 1 <= num_flows <= num_stages:
-            raise ValueError(
-                f'num_flows must be an integer in [1, {num_stages}] (the '
-                f'number of stages), got {num_flows!r}')
-        if dsf not in DSF_MODES:
-            raise ValueError(f'dsf must be one of {DSF_MODES}, got {dsf!r}')
+        check_r2dns_args(num_stages, num_flows, anar, eta, dsf)
         self.num_stages = num_stages
         self.num_flows = num_flows
         self.dims = dims
