@@ -105,9 +105,6 @@ class TDAFResNet(BaseModule):
         self.r2dns = R2DNS(self.stage_channels, num_flows=num_flows,
                            anar=anar, eta=eta, dims=2, dsf=dsf,
                            zero_init_anar=zero_init_anar)
-        # Views over registered modules, kept out of the state dict.
-        object.__setattr__(self, '_stem', nn.Sequential(
-            self.conv1, self.bn1, self.relu, self.maxpool))
         self._freeze_stages()
 
     @property
@@ -115,7 +112,8 @@ class TDAFResNet(BaseModule):
         return [self.layer1, self.layer2, self.layer3, self.layer4]
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        outs = self.r2dns(x, self.stages, stem=self._stem)
+        stem = (self.conv1, self.bn1, self.relu, self.maxpool)
+        outs = self.r2dns(x, self.stages, stem=stem)
         return tuple(outs[i] for i in self.out_indices)
 
     def _freeze_stages(self) -> None:

@@ -93,8 +93,8 @@ def tdaf_resnet3d_class() -> type:
             stem = [self.conv1] + ([self.maxpool] if self.with_pool1 else [])
             stages = [getattr(self, name) for name in self.res_layers]
             if self.with_pool2:
-                stages[0] = nn.Sequential(stages[0], self.pool2)
-            outs = self.r2dns(x, stages, stem=nn.Sequential(*stem))
+                stages[0] = (stages[0], self.pool2)
+            outs = self.r2dns(x, stages, stem=stem)
             outs = [outs[i] for i in self.out_indices]
             return outs[0] if len(outs) == 1 else tuple(outs)
 

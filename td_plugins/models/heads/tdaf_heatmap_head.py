@@ -95,8 +95,7 @@ def tdaf_heatmap_head_class() -> type:
 
         def forward(self, feats: Tuple[Tensor]) -> Tensor:
             layers = list(self.deconv_layers)
-            stages = [nn.Sequential(*layers[i:i + 3])
-                      for i in range(0, len(layers), 3)]
+            stages = [layers[i:i + 3] for i in range(0, len(layers), 3)]
             x = self.r2dns(feats[-1], stages)[-1]
             x = self.conv_layers(x)
             return self.final_layer(x)

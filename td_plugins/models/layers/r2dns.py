@@ -31,7 +31,7 @@ The work is done stage-major: all flows of stage ``l`` run first, then the
 ANARs gate flows ``2..N`` in order (each gate needs the previous flow's gated
 output), as the paper describes for latency.
 """
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -42,6 +42,18 @@ from .multi_flow_bn import MultiFlowBatchNorm2d, MultiFlowBatchNorm3d, \
     set_flow
 
 __all__ = ['R2DNS', 'check_r2dns_args']
+
+# A stage or stem: one module, or modules applied in turn.
+Chain = Union[nn.Module, Sequence[nn.Module]]
+
+
+def _run_chain(chain: Chain, x: torch.Tensor, flow: int) -> torch.Tensor:
+    """Apply ``chain`` to ``x`` with its multi-flow BNs set to ``flow``."""
+    modules = chain if isinstance(chain, (list, tuple)) else (chain, )
+    for module in modules:
+        set_flow(module, flow)
+        x = module(x)
+    return x
 
 
 def check_r2dns_args(num_stages: int, num_flows: int, anar: int = 3,
@@ -126,14 +138,17 @@ class R2DNS(nn.Module):
         stages."""
         return self.num_stages - (self.num_flows - 1 - flow)
 
-    def forward(self, x: torch.Tensor, stages: Sequence[nn.Module],
-                stem: Optional[nn.Module] = None) -> List[torch.Tensor]:
+    def forward(self, x: torch.Tensor, stages: Sequence[Chain],
+                stem: Optional[Chain] = None) -> List[torch.Tensor]:
         """Run all flows; return the last flow's output of every stage.
 
         Args:
             x (Tensor): The full-resolution input.
-            stages (Sequence[nn.Module]): The L stages, in order.
-            stem (nn.Module, optional): Runs in every flow before stage 1.
+            stages (Sequence): The L stages, in order; each a module or a
+                list/tuple of modules applied in turn (so a backbone can
+                pass its own layers without wrapping them).
+            stem (module or list/tuple of modules, optional): Runs in every
+                flow before stage 1.
 
         Returns:
             list[Tensor]: L tensors, the last flow's stage outputs. With
@@ -147,21 +162,15 @@ class R2DNS(nn.Module):
         inputs = [x]
         for _ in range(n_flows - 1):
             inputs.insert(0, self.dsf(inputs[0]))
-        if stem is not None:
-            feats = []
-            for k, inp in enumerate(inputs):
-                set_flow(stem, k)
-                feats.append(stem(inp))
-        else:
-            feats = inputs
+        feats = inputs if stem is None else \
+            [_run_chain(stem, inp, k) for k, inp in enumerate(inputs)]
         last: List[torch.Tensor] = []
         maps: List[List[torch.Tensor]] = []
         for i, stage in enumerate(stages):
             first = max(0, i + n_flows - self.num_stages)
             outs: List[Optional[torch.Tensor]] = [None] * n_flows
             for k in range(first, n_flows):
-                set_flow(stage, k)
-                outs[k] = stage(feats[k])
+                outs[k] = _run_chain(stage, feats[k], k)
             stage_maps = []
             for k in range(first + 1, n_flows):
                 anar = self.anars[i]
