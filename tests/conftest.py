@@ -11,9 +11,10 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / 'shared' / 'data'
 
 
-def _load_generator():
-    path = REPO / 'tools' / 'misc' / 'make_demo_data.py'
-    spec = importlib.util.spec_from_file_location('make_demo_data', path)
+def load_script(relative_path: str):
+    """Import a repository script (tools/ is no package) from its path."""
+    path = REPO / relative_path
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
@@ -21,15 +22,11 @@ def _load_generator():
 
 
 @pytest.fixture(scope='session')
-def repo_root() -> Path:
-    return REPO
-
-
-@pytest.fixture(scope='session')
 def demo_data() -> Path:
     """data/demo, generated on first use (idempotent, seed 0)."""
     out = REPO / 'data' / 'demo'
-    _load_generator().make_demo_data(str(out), seed=0)
+    load_script('tools/misc/make_demo_data.py').make_demo_data(str(out),
+                                                               seed=0)
     return out
 
 

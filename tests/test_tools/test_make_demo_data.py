@@ -1,5 +1,4 @@
 """Tests of tools/misc/make_demo_data.py (small ``scale`` for speed)."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -7,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-SCRIPT = (Path(__file__).resolve().parents[2] / 'tools' / 'misc' /
-          'make_demo_data.py')
+from conftest import load_script
+
 SCALE = 0.1
 
 
@@ -16,10 +15,7 @@ SCALE = 0.1
 def gen():
     """The generator module, imported from its path (tools/ is no
     package)."""
-    spec = importlib.util.spec_from_file_location('make_demo_data', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/misc/make_demo_data.py')
 
 
 @pytest.fixture(scope='module')

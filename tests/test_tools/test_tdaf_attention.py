@@ -1,21 +1,11 @@
 """tools/visualization/tdaf_attention.py: per-flow ANAR masks as a picture."""
-import importlib.util
-
 import cv2
 import pytest
 import torch
 
-from conftest import REPO, run_tool
+from conftest import REPO, load_script, run_tool
 
 CONFIG = 'configs/tdaf/demo/fcos_tdaf-r18_demo.py'
-
-
-def _module():
-    path = REPO / 'tools' / 'visualization' / 'tdaf_attention.py'
-    spec = importlib.util.spec_from_file_location('tdaf_attention', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_picture_has_one_row_per_image_and_a_tile_per_mask(demo_data,
@@ -38,6 +28,6 @@ def test_picture_has_one_row_per_image_and_a_tile_per_mask(demo_data,
     run_tool('tools/visualization/tdaf_attention.py', CONFIG, ckpt,
              *images, '--out', out)
     picture = cv2.imread(str(out))
-    tile = _module().TILE
+    tile = load_script('tools/visualization/tdaf_attention.py').TILE
     # 3 flows: stage 1 and 2 gate flows 2 and 3, stage 3 gates flow 3 only.
     assert picture.shape == (2 * tile, (1 + 5) * tile, 3)
