@@ -92,6 +92,10 @@ def mmengine_safe_globals() -> tuple:
                  [(_history_buffer_getattr, 'builtins.getattr')])
 
 
+def _allow_list() -> Any:
+    """Context in which torch.load accepts what mmengine writes."""
+    return torch.serialization.safe_globals(list(mmengine_safe_globals()))
+
 
 def safe_torch_load(file: Any, map_location: Any = 'cpu') -> Any:
     """``torch.load`` with ``weights_only=True`` and mmengine's allow-list.
@@ -115,7 +119,7 @@ def safe_torch_load(file: Any, map_location: Any = 'cpu') -> Any:
         torch.Size([2])
     """
     try:
-        with torch.serialization.safe_globals(list(mmengine_safe_globals())):
+        with _allow_list():
             return torch.load(file, map_location=map_location,
                               weights_only=True)
     except pickle.UnpicklingError as err:
@@ -147,7 +151,7 @@ def _allow_listed(loader: Callable) -> Callable:
 
     @functools.wraps(loader)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        with torch.serialization.safe_globals(list(mmengine_safe_globals())):
+        with _allow_list():
             return loader(*args, **kwargs)
 
     setattr(wrapped, _INSTALLED_FLAG, True)
