@@ -5,11 +5,28 @@ timed side by side in one process (interleaved repeats), next to each
 model's multiply-accumulates. If the TDAF implementation wastes nothing
 beyond its extra arithmetic, its time ratio tracks its MAC ratio.
 
-    python benchmarks/bench_tdaf.py [--repeats 5] [--warmup 2] [--out FILE]
+Two things about the CPU are controlled, the same way for both models:
+
+* **Memory layout.** Both models run in each of ``contiguous`` (NCHW, the
+  PyTorch default) and ``channels_last`` (NHWC, the layout oneDNN's CPU
+  convolutions work in natively); each layout gets its own rows.
+* **The allocator.** glibc returns freed blocks above its (dynamic) mmap
+  threshold to the kernel, so a 25 MB activation can be page-faulted in
+  afresh on every call in one process and reused from the heap in the next:
+  that alone moved ResNet-50's time by ~20% between processes here, which
+  drowns the differences this benchmark is for. By default the script
+  re-executes itself with ``MALLOC_MMAP_THRESHOLD_`` and
+  ``MALLOC_TRIM_THRESHOLD_`` fixed (``--malloc default`` keeps glibc's own).
+
+    python benchmarks/bench_tdaf.py [--repeats 10] [--warmup 2]
+        [--layouts contiguous channels_last] [--malloc fixed|default]
 """
 import argparse
+import os
 import sys
+from functools import partial
 from pathlib import Path
+from typing import Callable, Dict, List
 
 import torch
 import torch.nn as nn
@@ -19,6 +36,13 @@ from benchmarks.harness import Case, count_macs, run_cases, to_markdown  # noqa
 
 OUT = Path(__file__).resolve().parent / 'results' / 'tdaf.md'
 BATCH, SIZE = 8, 224
+BASE, TDAF = 'resnet50', 'tdaf-r50-anar3-3f'
+LAYOUTS = {'contiguous': torch.contiguous_format,
+           'channels_last': torch.channels_last}
+# Above the largest activation here (8x64x112x112 fp32 = 25.7 MB), so every
+# block stays on the heap; glibc caps the mmap threshold at 32 MiB anyway.
+MALLOC_ENV = {'MALLOC_MMAP_THRESHOLD_': str(32 * 2**20),
+              'MALLOC_TRIM_THRESHOLD_': str(2**30)}
 
 
 class ResNet50Features(nn.Module):
@@ -40,49 +64,166 @@ def tdaf_r50() -> nn.Module:
                       zero_init_anar=False)
 
 
-def make_input() -> torch.Tensor:
-    return torch.randn(BATCH, 3, SIZE, SIZE,
-                       generator=torch.Generator().manual_seed(0))
+BUILDERS: Dict[str, Callable[[], nn.Module]] = {BASE: ResNet50Features,
+                                                TDAF: tdaf_r50}
 
 
-BUILDERS = {'resnet50': ResNet50Features, 'tdaf-r50-anar3-3f': tdaf_r50}
+def make_input(layout: str = 'contiguous') -> torch.Tensor:
+    x = torch.randn(BATCH, 3, SIZE, SIZE,
+                    generator=torch.Generator().manual_seed(0))
+    return x.contiguous(memory_format=LAYOUTS[layout])
+
+
+def build(name: str, layout: str = 'contiguous') -> nn.Module:
+    return BUILDERS[name]().to(memory_format=LAYOUTS[layout])
+
+
+class Piece(nn.Module):
+    """One stage (or one ANAR and its gate) of the plain ResNet-50, run alone
+    on one of the shapes TDAF runs it on. Its inputs are leaves that require
+    grad, as inside the network; their ``.grad`` is dropped on every call so
+    nothing accumulates."""
+
+    def __init__(self, body: nn.Module, gated: bool = False) -> None:
+        super().__init__()
+        self.body = body
+        self.gated = gated
+        if gated:
+            from td_plugins.models.layers import HalfScaleResidualGate
+            self.gate = HalfScaleResidualGate(0.5)
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        for x in xs:
+            x.grad = None
+        if not self.gated:
+            return self.body(*xs)
+        a, h = xs
+        g = self.body(a, out_size=h.shape[2:])
+        # In inference TDAF gates in place; the zero-initialised ANAR gives
+        # g + 0.5 = 1 exactly, so the reused input is left as it was.
+        return self.gate(h, g, inplace=not torch.is_grad_enabled())
+
+
+def tdaf_shapes() -> List[tuple]:
+    """(piece, input shapes) of every stage and ANAR call TDAF-R50 makes on
+    the benchmark input, recorded with hooks."""
+    model = tdaf_r50().eval()
+    calls: List[tuple] = []
+    named = [('stem', model.conv1)] + [
+        (f'layer{i + 1}', s) for i, s in enumerate(model.stages)]
+    for name, module in named:
+        module.register_forward_pre_hook(
+            lambda m, args, name=name: calls.append(
+                (name, (tuple(args[0].shape), ))))
+    for i, anar in enumerate(model.r2dns.anars):
+        anar.register_forward_pre_hook(
+            lambda m, args, kwargs, i=i: calls.append(
+                (f'anar{i + 1}', (tuple(args[0].shape),
+                                  (BATCH, model.stage_channels[i],
+                                   *kwargs['out_size'])))),
+            with_kwargs=True)
+    with torch.no_grad():
+        model(make_input())
+    return calls
+
+
+def build_piece(name: str, layout: str) -> nn.Module:
+    from torchvision.models import resnet50
+    net = resnet50()
+    if name == 'stem':
+        body = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
+    elif name.startswith('layer'):
+        body = getattr(net, name)
+    else:
+        from td_plugins.models.layers import ANAR
+        channels = 256 * 2**(int(name[4:]) - 1)
+        return Piece(ANAR(channels, depth=3), gated=True).to(
+            memory_format=LAYOUTS[layout])
+    return Piece(body).to(memory_format=LAYOUTS[layout])
+
+
+def make_piece_input(shapes: tuple, layout: str) -> tuple:
+    gen = torch.Generator().manual_seed(0)
+    return tuple(
+        torch.randn(s, generator=gen).contiguous(
+            memory_format=LAYOUTS[layout]).requires_grad_() for s in shapes)
+
+
+def _reexec_with_fixed_malloc() -> None:
+    """Restart this script with the allocator settings of MALLOC_ENV (glibc
+    reads them at start-up only)."""
+    if all(os.environ.get(k) == v for k, v in MALLOC_ENV.items()):
+        return
+    os.environ.update(MALLOC_ENV)
+    sys.stdout.flush()
+    os.execv(sys.executable, [sys.executable] + sys.argv)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--threads', type=int, default=None)
+    parser.add_argument('--layouts', nargs='+', choices=tuple(LAYOUTS),
+                        default=list(LAYOUTS))
+    parser.add_argument('--malloc', choices=('fixed', 'default'),
+                        default='fixed')
     parser.add_argument('--out', default=str(OUT))
     args = parser.parse_args()
+    if args.malloc == 'fixed':
+        _reexec_with_fixed_malloc()
     torch.manual_seed(0)
-    sections = [f'# {__doc__.splitlines()[0]}\n',
-                f'Command: `python benchmarks/bench_tdaf.py --repeats '
-                f'{args.repeats} --warmup {args.warmup}`\n']
-    summary = []
+    command = (f'python benchmarks/bench_tdaf.py --repeats {args.repeats} '
+               f'--warmup {args.warmup} --layouts {" ".join(args.layouts)} '
+               f'--malloc {args.malloc}')
+    sections = [f'# {__doc__.splitlines()[0]}\n', f'Command: `{command}`\n']
+    summary: List[str] = []
+    piece_shapes = tdaf_shapes()
     for mode in ('forward', 'train'):
-        macs = {name: count_macs(build(), make_input(), mode)
-                for name, build in BUILDERS.items()}
-        cases = [Case(name, build, make_input, mode=mode)
-                 for name, build in BUILDERS.items()]
-        results = run_cases(cases, 'resnet50', warmup=args.warmup,
-                            repeats=args.repeats, threads=args.threads,
-                            measure_memory=False)
-        title = (f'{"inference" if mode == "forward" else "training"}, '
-                 f'batch {BATCH}, {SIZE}x{SIZE}')
-        sections.append(to_markdown(results, title=title))
-        mac_ratio = macs['tdaf-r50-anar3-3f'] / macs['resnet50']
-        time_ratio = results[1].ratio
-        summary.append(
-            f'| {mode} | {macs["resnet50"] / 1e9:.2f} | '
-            f'{macs["tdaf-r50-anar3-3f"] / 1e9:.2f} | {mac_ratio:.3f} | '
-            f'{time_ratio:.3f} | {time_ratio - mac_ratio:+.3f} |')
+        macs = {name: count_macs(b(), make_input(), mode)
+                for name, b in BUILDERS.items()}
+        mac_ratio = macs[TDAF] / macs[BASE]
+        for layout in args.layouts:
+            cases = [Case(name, partial(build, name, layout),
+                          partial(make_input, layout), mode=mode)
+                     for name in BUILDERS]
+            pieces = [Case(f'{name}, input {shapes[0][2]}x{shapes[0][3]}',
+                           partial(build_piece, name, layout),
+                           partial(make_piece_input, shapes, layout),
+                           mode=mode) for name, shapes in piece_shapes]
+            results = run_cases(cases + pieces, BASE, warmup=args.warmup,
+                                repeats=args.repeats, threads=args.threads,
+                                measure_memory=False)
+            results, piece_results = results[:2], results[2:]
+            title = (f'{"inference" if mode == "forward" else "training"}, '
+                     f'batch {BATCH}, {SIZE}x{SIZE}, {layout}')
+            sections.append(to_markdown(results, title=title))
+            sections.append(to_markdown(
+                results[:1] + piece_results, title=f'{title}: the plain stages and the '
+                f'ANARs alone, on the shapes TDAF runs them on'))
+            time_ratio = results[1].ratio
+            piece_ratio = sum(r.ratio for r in piece_results)
+            summary.append(
+                f'| {mode} | {layout} | {macs[BASE] / 1e9:.2f} | '
+                f'{macs[TDAF] / 1e9:.2f} | {mac_ratio:.3f} | '
+                f'{time_ratio:.3f} | {time_ratio - mac_ratio:+.3f} | '
+                f'{piece_ratio:.3f} | {time_ratio - piece_ratio:+.3f} |')
+    malloc = ('glibc default' if args.malloc == 'default' else ', '.join(
+        f'{k}={v}' for k, v in MALLOC_ENV.items()))
     table = ['## Time ratio vs MAC ratio (TDAF-R50 / R50)\n',
-             '| mode | R50 GMACs | TDAF-R50 GMACs | MAC ratio | time ratio '
-             '| difference |', '|---|---:|---:|---:|---:|---:|', *summary,
+             '| mode | layout | R50 GMACs | TDAF-R50 GMACs | MAC ratio | '
+             'time ratio | time - MAC | pieces ratio | time - pieces |',
+             '|---|---|---:|---:|---:|---:|---:|---:|---:|', *summary,
              '\nMACs: convolutions and matrix products counted by '
              '`torch.utils.flop_counter` for the whole batch (training: '
-             'forward + backward).\n']
+             'forward + backward).',
+             'Pieces ratio: the sum of the medians of the plain ResNet-50 '
+             'stages and of the ANAR+gate, each run alone on the input shape '
+             'TDAF-R50 gives it (one row per call TDAF makes), over the '
+             'ResNet-50 median: the time TDAF would take if it cost nothing '
+             'beyond the kernels it calls. time - pieces is what the R2DNS '
+             'wrapper itself adds (flow loop, multi-flow BN, DSF).',
+             f'Allocator: {malloc}.\n']
     text = '\n'.join(sections + table)
     print(text)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

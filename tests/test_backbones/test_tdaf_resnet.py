@@ -45,6 +45,21 @@ def test_resnet_weights_load_and_identity_init_gives_equal_outputs(plain):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
+def test_resnext_takes_torchvision_resnext_weights():
+    from torchvision.models import resnext50_32x4d
+    torch.manual_seed(0)
+    plain = resnext50_32x4d().eval()
+    model = TDAFResNet(depth=50, groups=32, width_per_group=4).eval()
+    report = model.load_state_dict(plain.state_dict(), strict=False)
+    assert set(report.unexpected_keys) == {'fc.weight', 'fc.bias'}
+    assert all(k.startswith('r2dns.') for k in report.missing_keys)
+    assert model.layer2[0].conv2.groups == 32
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x)[-1], _plain_features(plain, x)[-1],
+                                   rtol=1e-4, atol=1e-4)
+
+
 def test_trained_anar_changes_the_output(plain):
     model = TDAFResNet(depth=18, zero_init_anar=False).eval()
     model.load_state_dict(plain.state_dict(), strict=False)
@@ -103,6 +118,9 @@ def test_builds_from_a_codebase_registry():
     (dict(dsf='max'), r"dsf must be one of \('avg_pool', 'linear'\)"),
     (dict(out_indices=(4, )), r'out_indices must be stage indices'),
     (dict(frozen_stages=7), r'frozen_stages must be an integer in \[-1, 4\]'),
+    (dict(groups=0), 'groups must be a positive integer'),
+    (dict(groups=32, width_per_group=4),
+     'groups and width_per_group must be 1 and 64 for depth 18'),
 ])
 def test_invalid_arguments_are_refused_at_build(kwargs, match):
     args = dict(depth=18)

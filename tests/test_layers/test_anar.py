@@ -104,3 +104,12 @@ def test_invalid_eta_is_refused(eta):
 def test_wrong_input_rank_is_refused():
     with pytest.raises(ValueError, match='expects a 5-D input'):
         ANAR(8, dims=3)(torch.rand(1, 8, 4, 4))
+
+
+def test_gate_in_place_overwrites_only_when_asked():
+    gate = HalfScaleResidualGate()
+    h, g = torch.ones(1, 2, 1, 1), torch.full((1, 1, 1, 1), 1.0)
+    out = gate(h, g)
+    assert out is not h and h.flatten().tolist() == [1.0, 1.0]
+    out = gate(h, g, inplace=True)
+    assert out is h and h.flatten().tolist() == [1.5, 1.5]

@@ -104,3 +104,35 @@ def test_wrong_number_of_stages_is_refused():
     stages, r2dns = _net(2, [])
     with pytest.raises(ValueError, match='built for 4 stages, got 3'):
         r2dns(torch.rand(1, 3, 16, 16), stages[:3])
+
+
+def test_inference_gates_in_place_with_the_same_result():
+    stages, r2dns = _net(3, [], zero_init_anar=False)
+    stages.eval(), r2dns.eval()
+    x = torch.rand(2, 3, 64, 64)
+    with torch.enable_grad():
+        x_grad = x.clone().requires_grad_()
+        expected = [o.detach() for o in r2dns(x_grad, stages)]
+    with torch.no_grad():
+        got = r2dns(x, stages)
+    for e, g in zip(expected, got):
+        torch.testing.assert_close(g, e)
+
+
+class _PassThrough(nn.Module):
+    """A stage that returns (a view of) its input, as a user stage may."""
+
+    def forward(self, x):
+        return x.view_as(x)
+
+
+def test_in_place_gate_spares_tensors_a_stage_passes_through():
+    r2dns = R2DNS([3, 3], num_flows=2, zero_init_anar=False).eval()
+    stages = [_PassThrough(), _PassThrough()]
+    x = torch.rand(1, 3, 8, 8)
+    x_before = x.clone()
+    with torch.no_grad():
+        outs = r2dns(x, stages)
+    torch.testing.assert_close(x, x_before)  # the user's input is untouched
+    g = r2dns.anars[0](r2dns.dsf(x_before))
+    torch.testing.assert_close(outs[0], x_before * (g + 0.5))

@@ -56,6 +56,12 @@ class TDAFResNet(BaseModule):
             training. Defaults to False.
         zero_init_anar (bool): Constant 0.5 masks at init, i.e. the plain
             ResNet's function. Defaults to True.
+        groups (int): Groups of the 3x3 convolutions of a Bottleneck; with
+            ``width_per_group`` this gives ResNeXt (e.g. 32 and 4 for
+            ResNeXt-50 32x4d, torchvision's layout). BasicBlock depths take
+            only 1. Defaults to 1.
+        width_per_group (int): Channels per group of the Bottleneck's 3x3
+            convolution at the first stage (64 for ResNet). Defaults to 64.
         init_cfg (dict | list, optional): mmengine init config, e.g.
             ``dict(type='Pretrained', checkpoint='torchvision://resnet50')``.
             Defaults to None.
@@ -73,7 +79,8 @@ class TDAFResNet(BaseModule):
                  eta: float = 0.5, dsf: str = 'avg_pool',
                  out_indices: Sequence[int] = (0, 1, 2, 3),
                  frozen_stages: int = -1, norm_eval: bool = False,
-                 zero_init_anar: bool = True,
+                 zero_init_anar: bool = True, groups: int = 1,
+                 width_per_group: int = 64,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if depth not in _ARCH:
@@ -88,10 +95,23 @@ class TDAFResNet(BaseModule):
                              f'got {frozen_stages!r}')
         from torchvision.models import resnet as tv
         block_name, layers = _ARCH[depth]
+        for name, value in (('groups', groups),
+                            ('width_per_group', width_per_group)):
+            if isinstance(value, bool) or not isinstance(value, int) \
+                    or value < 1:
+                raise ValueError(f'{name} must be a positive integer, got '
+                                 f'{value!r}')
+        if block_name == 'BasicBlock' and (groups, width_per_group) != (1, 64):
+            raise ValueError(
+                f'groups and width_per_group must be 1 and 64 for depth '
+                f'{depth} (BasicBlock); ResNeXt needs a Bottleneck depth '
+                f'(50, 101, 152), got groups={groups!r}, '
+                f'width_per_group={width_per_group!r}')
         block = getattr(tv, block_name)
         check_r2dns_args(4, num_flows, anar, eta, dsf)
         norm = partial(MultiFlowBatchNorm2d, num_flows=num_flows)
-        net = tv.ResNet(block, list(layers), norm_layer=norm)
+        net = tv.ResNet(block, list(layers), norm_layer=norm, groups=groups,
+                        width_per_group=width_per_group)
         self.conv1, self.bn1, self.relu, self.maxpool = \
             net.conv1, net.bn1, net.relu, net.maxpool
         self.layer1, self.layer2, self.layer3, self.layer4 = \

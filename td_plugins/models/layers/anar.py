@@ -172,10 +172,10 @@ class ANAR(nn.Module):
                              f'{tuple(x.shape)}')
         if out_size is None:
             out_size = tuple(2 * s for s in x.shape[2:])
-        y = F.relu(self.trans_norm(self.trans(x)))
+        y = F.relu(self.trans_norm(self.trans(x)), inplace=True)
         encoder: List[torch.Tensor] = [y]
         for down, norm in zip(self.downs, self.down_norms):
-            y = F.relu(norm(down(y)))
+            y = F.relu(norm(down(y)), inplace=True)
             encoder.append(y)
         for i, (up, norm) in enumerate(zip(self.ups, self.up_norms)):
             y = norm(up(y))
@@ -183,7 +183,7 @@ class ANAR(nn.Module):
                 skip = encoder[-2 - i]
                 y = _crop(y, skip.shape[2:])
                 y = y + self.skip_norms[i](self.skips[i](skip))
-            y = F.relu(y)
+            y = F.relu(y, inplace=True)
         return torch.sigmoid(self._fit(self.last(y), tuple(out_size)))
 
     @staticmethod
@@ -216,8 +216,13 @@ class HalfScaleResidualGate(nn.Module):
         check_eta(eta)
         self.eta = float(eta)
 
-    def forward(self, h: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        return h * (g + self.eta)
+    def forward(self, h: torch.Tensor, g: torch.Tensor,
+                inplace: bool = False) -> torch.Tensor:
+        """Gate ``h`` with ``g``; ``inplace=True`` overwrites ``h`` (for
+        inference, where no graph keeps ``h``: it saves allocating and
+        writing a tensor as large as ``h``)."""
+        scale = g + self.eta
+        return h.mul_(scale) if inplace else h * scale
 
     def extra_repr(self) -> str:
         return f'eta={self.eta}'

@@ -56,6 +56,19 @@ def _run_chain(chain: Chain, x: torch.Tensor, flow: int) -> torch.Tensor:
     return x
 
 
+def _can_overwrite(h: torch.Tensor, g: torch.Tensor,
+                   stage_input: torch.Tensor) -> bool:
+    """True when the gate may scale a stage output ``h`` in place: autograd
+    keeps no reference to it (inference, or nothing requires a gradient) and
+    it shares no memory with the stage's input (a stage may return its input
+    or a view of it, which is also an earlier output or the user's tensor).
+    """
+    if torch.is_grad_enabled() and (h.requires_grad or g.requires_grad):
+        return False
+    return h.untyped_storage().data_ptr() != \
+        stage_input.untyped_storage().data_ptr()
+
+
 def check_r2dns_args(num_stages: int, num_flows: int, anar: int = 3,
                      eta: float = 0.5, dsf: str = 'avg_pool') -> None:
     """Refuse invalid R2DNS arguments with a message naming each one.
@@ -176,7 +189,8 @@ class R2DNS(nn.Module):
                 anar = self.anars[i]
                 set_flow(anar, k - 1)
                 g = anar(outs[k - 1], out_size=outs[k].shape[2:])
-                outs[k] = self.gate(outs[k], g)
+                outs[k] = self.gate(outs[k], g,
+                                    inplace=_can_overwrite(outs[k], g, feats[k]))
                 stage_maps.append(g)
             maps.append(stage_maps)
             feats = outs
