@@ -8,7 +8,11 @@ from .downsample import DownsampleFunction
 from .multi_flow_bn import (MultiFlowBatchNorm, MultiFlowBatchNorm2d,
                             MultiFlowBatchNorm3d, set_flow)
 from .r2dns import R2DNS, check_r2dns_args
+from .td_attention import TopDownAttention
+from .td_blocks import TDBasicBlock, TDBottleneck, check_td_block_args
 
 __all__ = ['ANAR', 'DownsampleFunction', 'HalfScaleResidualGate',
            'MultiFlowBatchNorm', 'MultiFlowBatchNorm2d',
-           'MultiFlowBatchNorm3d', 'R2DNS', 'check_r2dns_args', 'set_flow']
+           'MultiFlowBatchNorm3d', 'R2DNS', 'TDBasicBlock', 'TDBottleneck',
+           'TopDownAttention', 'check_r2dns_args', 'check_td_block_args',
+           'set_flow']

@@ -1,0 +1,273 @@
+"""TDAM-ResNet: ResNet-18..152 with TDAM's top-down attention in its blocks.
+
+Jaiswal, Fernando and Tan, "TDAM: Top-Down Attention Module for Contextually
+Guided Feature Selection in CNNs" (ECCV 2022), sections 3-4; block layout,
+defaults and parameter counts follow the official code
+(``shared/spec/methods.md`` sections 1.3, 1.4, 1.8): TD blocks in every block
+of layer3 and layer4, except ResNet-101 (layer3 blocks {0, 1, 2, 8, 13, 18,
+22}, what the official script's list amounts to) and ResNet-152 (its list).
+
+Parameter names keep torchvision's ResNet layout (``conv1``, ``bn1``,
+``layer3.0.conv2.weight``, ...; no ``fc``); TDAM adds ``layerK.i.td.*`` and the
+per-step BNs ``layerK.i.bn3_1`` etc., so torchvision and mmpretrain ResNet
+checkpoints load and the load report lists exactly those as missing.
+"""
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+
+from ...registry import MODELS
+from ..layers import TDBasicBlock, TDBottleneck, check_td_block_args
+from ..layers.td_attention import TD_MODES, TD_ORDERS, TD_WIDTHS
+
+__all__ = ['TDAMResNet', 'default_td_blocks']
+
+_ARCH = {
+    18: ('BasicBlock', (2, 2, 2, 2)),
+    34: ('BasicBlock', (3, 4, 6, 3)),
+    50: ('Bottleneck', (3, 4, 6, 3)),
+    101: ('Bottleneck', (3, 4, 23, 3)),
+    152: ('Bottleneck', (3, 8, 36, 3)),
+}
+
+# Official layer3 lists (spec 1.4); indices past the stage are dropped, as
+# the official code silently does.
+_LAYER3_BLOCKS = {
+    101: (0, 1, 2, 8, 13, 18, 22, 23, 24, 25),
+    152: (0, 1, 2, 8, 13, 18, 22, 25, 28, 31, 32, 33, 34, 35),
+}
+
+
+def default_td_blocks(depth: int, td_stages: Sequence[int] = (2, 3)
+                      ) -> List[List[int]]:
+    """The official code's TD blocks per stage for ``depth``."""
+    layers = _ARCH[depth][1]
+    blocks: List[List[int]] = []
+    for stage, n in enumerate(layers):
+        if stage not in td_stages:
+            blocks.append([])
+        elif stage == 2 and depth in _LAYER3_BLOCKS:
+            blocks.append([i for i in _LAYER3_BLOCKS[depth] if i < n])
+        else:
+            blocks.append(list(range(n)))
+    return blocks
+
+
+class _BlockFactory:
+    """What torchvision's ``ResNet._make_layer`` calls for each block: a TD
+    block where ``td_blocks`` says so, the plain block elsewhere."""
+
+    def __init__(self, plain: type, td: type, layers: Sequence[int],
+                 td_blocks: Sequence[Sequence[int]], td_kwargs: dict) -> None:
+        self.plain, self.td = plain, td
+        self.expansion = plain.expansion
+        self.where = [(s, i) for s, n in enumerate(layers) for i in range(n)]
+        self.td_set = {(s, i) for s, ids in enumerate(td_blocks)
+                       for i in ids}
+        self.td_kwargs = td_kwargs
+        self.count = 0
+
+    def __call__(self, *args, **kwargs) -> nn.Module:
+        position = self.where[self.count]
+        self.count += 1
+        if position in self.td_set:
+            return self.td(*args, **kwargs, **self.td_kwargs)
+        return self.plain(*args, **kwargs)
+
+
+def _norm_layer(norm_cfg: Optional[dict]):
+    if norm_cfg is None or norm_cfg.get('type') in ('BN', 'BN2d') and \
+            set(norm_cfg) <= {'type', 'requires_grad'}:
+        requires_grad = (norm_cfg or {}).get('requires_grad', True)
+
+        def bn(c: int) -> nn.Module:
+            layer = nn.BatchNorm2d(c)
+            layer.requires_grad_(requires_grad)
+            return layer
+        return bn
+    from mmcv.cnn import build_norm_layer
+
+    def build(c: int) -> nn.Module:
+        return build_norm_layer(norm_cfg, c)[1]
+    return build
+
+
+@MODELS.register_module()
+class TDAMResNet(BaseModule):
+    """ResNet with TDAM blocks (2D), torchvision parameter layout.
+
+    Args:
+        depth (int): 18, 34, 50, 101 or 152.
+        td_mode (str): ``'joint'`` or ``'top'``. Defaults to ``'joint'``.
+        feedback_distance (int): m; 0..3 for Bottleneck depths, 1..2 for
+            BasicBlock depths. Defaults to 1.
+        num_steps (int): T >= 1. Defaults to 2.
+        reduction (int): r of the attention MLP. Defaults to 16.
+        td_stages (Sequence[int]): Stages (0..3) whose blocks get TD when
+            ``td_blocks`` is None. Defaults to (2, 3).
+        td_blocks (Sequence[Sequence[int]], optional): Block indices per
+            stage (four lists); overrides ``td_stages``. Defaults to the
+            official lists (see :func:`default_td_blocks`).
+        td_order (str): ``'channel->spatial'``, ``'parallel'`` or
+            ``'channel'``. Defaults to ``'channel->spatial'``.
+        td_widths (str): ``'code'`` or ``'paper'`` (eq. 4). Defaults to
+            ``'code'``.
+        out_indices (Sequence[int]): Stages whose outputs are returned.
+            Defaults to (3, ).
+        frozen_stages (int): Freeze the stem and stages up to this index + 1;
+            -1 freezes nothing. Defaults to -1.
+        norm_cfg (dict): Norm layer config. Defaults to ``dict(type='BN',
+            requires_grad=True)``.
+        norm_eval (bool): Keep norm layers in eval mode when training.
+            Defaults to False.
+        with_cp (bool): Gradient checkpointing in the TD blocks. Defaults to
+            False.
+        zero_init_residual (bool): Zero the step-0 last BN of every block
+            (the official ``zero_init_last_bn``; per-step BNs keep weight 1).
+            Defaults to True.
+        init_cfg (dict | list, optional): mmengine init config. Defaults to
+            None.
+
+    Example:
+        >>> import torch
+        >>> model = TDAMResNet(depth=50, out_indices=(2, 3)).eval()
+        >>> [tuple(o.shape) for o in model(torch.rand(1, 3, 97, 130))]
+        [(1, 1024, 7, 9), (1, 2048, 4, 5)]
+    """
+
+    def __init__(self, depth: int, td_mode: str = 'joint',
+                 feedback_distance: int = 1, num_steps: int = 2,
+                 reduction: int = 16, td_stages: Sequence[int] = (2, 3),
+                 td_blocks: Optional[Sequence[Sequence[int]]] = None,
+                 td_order: str = 'channel->spatial', td_widths: str = 'code',
+                 out_indices: Sequence[int] = (3, ), frozen_stages: int = -1,
+                 norm_cfg: Optional[dict] = None, norm_eval: bool = False,
+                 with_cp: bool = False, zero_init_residual: bool = True,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if depth not in _ARCH:
+            raise ValueError(f'depth must be one of {tuple(_ARCH)}, got '
+                             f'{depth!r}')
+        block_name, layers = _ARCH[depth]
+        if td_mode not in TD_MODES:
+            raise ValueError(
+                f'td_mode must be one of {TD_MODES}, got {td_mode!r}')
+        if td_order not in TD_ORDERS:
+            raise ValueError(
+                f'td_order must be one of {TD_ORDERS}, got {td_order!r}')
+        if td_widths not in TD_WIDTHS:
+            raise ValueError(
+                f'td_widths must be one of {TD_WIDTHS}, got {td_widths!r}')
+        check_td_block_args(block_name, feedback_distance, num_steps)
+        if not all(isinstance(s, int) and 0 <= s < 4 for s in td_stages):
+            raise ValueError(f'td_stages must be stage indices in [0, 3], '
+                             f'got {td_stages!r}')
+        if td_blocks is None:
+            td_blocks = default_td_blocks(depth, tuple(td_stages))
+        self._check_td_blocks(td_blocks, layers)
+        if not out_indices or not all(
+                isinstance(i, int) and 0 <= i < 4 for i in out_indices):
+            raise ValueError(f'out_indices must be stage indices in [0, 3], '
+                             f'got {out_indices!r}')
+        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= 4:
+            raise ValueError(f'frozen_stages must be an integer in [-1, 4], '
+                             f'got {frozen_stages!r}')
+        from torchvision.models import resnet as tv
+        plain = getattr(tv, block_name)
+        td = TDBottleneck if block_name == 'Bottleneck' else TDBasicBlock
+        factory = _BlockFactory(
+            plain, td, layers, td_blocks,
+            dict(td_mode=td_mode, feedback_distance=feedback_distance,
+                 num_steps=num_steps, reduction=reduction, order=td_order,
+                 widths=td_widths, with_cp=with_cp))
+        net = tv.ResNet(factory, list(layers),
+                        norm_layer=_norm_layer(norm_cfg),
+                        zero_init_residual=zero_init_residual)
+        self.conv1, self.bn1, self.relu, self.maxpool = \
+            net.conv1, net.bn1, net.relu, net.maxpool
+        self.layer1, self.layer2, self.layer3, self.layer4 = \
+            net.layer1, net.layer2, net.layer3, net.layer4
+        self.depth = depth
+        self.num_steps = num_steps
+        self.td_blocks = [sorted(set(b)) for b in td_blocks]
+        self.out_indices = tuple(out_indices)
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self._freeze_stages()
+
+    @staticmethod
+    def _check_td_blocks(td_blocks: Sequence[Sequence[int]],
+                         layers: Sequence[int]) -> None:
+        ok = isinstance(td_blocks, (list, tuple)) and len(td_blocks) == 4
+        if ok:
+            for ids, n in zip(td_blocks, layers):
+                if not isinstance(ids, (list, tuple)) or not all(
+                        isinstance(i, int) and not isinstance(i, bool)
+                        and 0 <= i < n for i in ids):
+                    ok = False
+        if not ok:
+            ranges = ', '.join(f'[0, {n - 1}]' for n in layers)
+            raise ValueError(
+                f'td_blocks must be four lists of block indices, one per '
+                f'stage, within {ranges}; got {td_blocks!r}')
+
+    @property
+    def stages(self) -> List[nn.Module]:
+        return [self.layer1, self.layer2, self.layer3, self.layer4]
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        outs = []
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
+
+    def forward_steps(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """Per-step outputs of layer4 (official ``output_pred_over_t``):
+        layer1-3 run once, then layer4 runs with its TD blocks stopped after
+        step t, for t = 1..T. Returns T tensors, the last equal to the
+        normal output of layer4."""
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        for stage in self.stages[:3]:
+            x = stage(x)
+        outs = []
+        for t in range(1, self.num_steps + 1):
+            y = x
+            for block in self.layer4:
+                y = block.forward_steps(y, t) if hasattr(
+                    block, 'forward_steps') else block(y)
+            outs.append(y)
+        return outs
+
+    def _freeze_stages(self) -> None:
+        if self.frozen_stages < 0:
+            return
+        frozen = [self.conv1, self.bn1] + self.stages[:self.frozen_stages]
+        for module in frozen:
+            module.eval()
+            for p in module.parameters():
+                p.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'TDAMResNet':
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return self
+
+    def td_parameter_names(self) -> Dict[str, List[str]]:
+        """Names of the parameters TDAM adds, per kind (for load reports)."""
+        names: Dict[str, List[str]] = {'attention': [], 'step_norms': []}
+        for name, _ in self.named_parameters():
+            leaf_module = name.rsplit('.', 2)[-2]
+            if '.td.' in name:
+                names['attention'].append(name)
+            elif '_' in leaf_module and leaf_module.startswith('bn'):
+                names['step_norms'].append(name)
+        return names

@@ -1,0 +1,142 @@
+"""The top-down "searchlight" attention of TDAM.
+
+Jaiswal, Fernando and Tan, "TDAM: Top-Down Attention Module for Contextually
+Guided Feature Selection in CNNs" (ECCV 2022), section 3, eqs. 4-8. A higher
+("top") feature map ``X^N`` and a lower ("bottom") map ``X^0`` are each
+average-pooled to a vector; a small MLP turns them into a *searchlight*
+``S`` with one entry per bottom channel (eq. 4-5), which then selects
+features of the bottom map, channels first and then positions:
+
+* eq. 6: ``X' = sigmoid(S) * X^0`` (channel gate),
+* eq. 7: ``A = sum_c S_c X'_c`` (the *raw* searchlight as a 1x1 filter),
+* eq. 8: ``X'' = sigmoid(A) * X'`` (spatial gate).
+
+Modes (official code, ``shared/spec/methods.md`` section 1.2): ``'top'``
+(``S = W_s relu(W_t gap(X^N))``) and ``'joint'`` (``S = W_s [relu(W_t
+gap(X^N)); relu(W_b gap(X^0))]``). All weights are bias-free 1x1 convs; the
+module has no normalisation.
+
+Where paper and code differ (spec section 1.9) the code is the default: both
+branches reduce to ``rd = C^N // r`` channels (``widths='code'``), which is
+what gives the published parameter counts; ``widths='paper'`` uses eq. 4's
+``C^0 // r`` for the bottom branch instead. The paper's ablations of the
+operation order are ``order='channel->spatial'`` (default),
+``'parallel'`` (both gates computed from ``X^0`` and applied together) and
+``'channel'`` (eq. 6 only).
+
+The spatial sum of eq. 7 is a batched matrix product, so operator-level
+MAC counters (``torch.utils.flop_counter``) count the attention's
+arithmetic along with the convolutions.
+"""
+from typing import Tuple
+
+import torch
+import torch.nn as nn
+
+__all__ = ['TopDownAttention', 'TD_MODES', 'TD_ORDERS', 'TD_WIDTHS']
+
+TD_MODES = ('joint', 'top')
+TD_ORDERS = ('channel->spatial', 'parallel', 'channel')
+TD_WIDTHS = ('code', 'paper')
+
+
+def _check_choice(name: str, value: object, valid: Tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ValueError(f'{name} must be one of {valid}, got {value!r}')
+
+
+def _gap(x: torch.Tensor) -> torch.Tensor:
+    """Global average pool over every axis after the channels (2D or 3D)."""
+    return x.mean(dim=tuple(range(2, x.dim())), keepdim=True)
+
+
+class TopDownAttention(nn.Module):
+    """TDAM's searchlight: select features of ``bottom`` guided by ``top``.
+
+    Args:
+        bottom_channels (int): Channels C0 of the attended (lower) map.
+        top_channels (int): Channels CN of the guiding (higher) map.
+        mode (str): ``'joint'`` or ``'top'``. Defaults to ``'joint'``.
+        reduction (int): r; the hidden width is ``top_channels // r``.
+            Defaults to 16.
+        order (str): ``'channel->spatial'``, ``'parallel'`` or ``'channel'``.
+            Defaults to ``'channel->spatial'``.
+        widths (str): ``'code'`` (official, default) or ``'paper'``
+            (eq. 4's bottom-branch width ``bottom_channels // r``).
+        dims (int): 2 for images, 3 for videos (pooling over T, H, W).
+            Defaults to 2.
+
+    Example:
+        >>> import torch
+        >>> td = TopDownAttention(256, 1024, mode='joint')
+        >>> td(torch.rand(2, 256, 14, 14), torch.rand(2, 1024, 14, 14)).shape
+        torch.Size([2, 256, 14, 14])
+        >>> sum(p.numel() for p in td.parameters())  # 1024*64+256*64+128*256
+        114688
+    """
+
+    def __init__(self, bottom_channels: int, top_channels: int,
+                 mode: str = 'joint', reduction: int = 16,
+                 order: str = 'channel->spatial', widths: str = 'code',
+                 dims: int = 2) -> None:
+        super().__init__()
+        _check_choice('td_mode', mode, TD_MODES)
+        _check_choice('order', order, TD_ORDERS)
+        _check_choice('widths', widths, TD_WIDTHS)
+        for name, value in (('bottom_channels', bottom_channels),
+                            ('top_channels', top_channels),
+                            ('reduction', reduction)):
+            if isinstance(value, bool) or not isinstance(value, int) \
+                    or value < 1:
+                raise ValueError(
+                    f'{name} must be a positive integer, got {value!r}')
+        if dims not in (2, 3):
+            raise ValueError(f'dims must be 2 or 3, got {dims!r}')
+        rd = top_channels // reduction
+        rd_bottom = rd if widths == 'code' else bottom_channels // reduction
+        if rd < 1 or (mode == 'joint' and rd_bottom < 1):
+            raise ValueError(
+                f'reduction {reduction} leaves no hidden channels for '
+                f'top_channels={top_channels}, '
+                f'bottom_channels={bottom_channels}')
+        conv = nn.Conv2d if dims == 2 else nn.Conv3d
+        self.mode, self.order, self.widths, self.dims = mode, order, widths, dims
+        self.top_fc = conv(top_channels, rd, 1, bias=False)
+        if mode == 'joint':
+            self.bottom_fc = conv(bottom_channels, rd_bottom, 1, bias=False)
+            self.fuse = conv(rd + rd_bottom, bottom_channels, 1, bias=False)
+        else:
+            self.fuse = conv(rd, bottom_channels, 1, bias=False)
+
+    def searchlight(self, bottom: torch.Tensor,
+                    top: torch.Tensor) -> torch.Tensor:
+        """S (eqs. 4-5), shape ``(B, C0, 1, 1[, 1])``, before any sigmoid."""
+        hidden = torch.relu(self.top_fc(_gap(top)))
+        if self.mode == 'joint':
+            hidden = torch.cat(
+                [hidden, torch.relu(self.bottom_fc(_gap(bottom)))], dim=1)
+        return self.fuse(hidden)
+
+    @staticmethod
+    def _spatial_logits(s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Eq. 7: ``sum_c S_c x_c`` per position, shape ``(B, 1, ...)``."""
+        return torch.einsum('bc,bc...->b...', s.flatten(1), x).unsqueeze(1)
+
+    def forward(self, bottom: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
+        if bottom.dim() != self.dims + 2 or top.dim() != self.dims + 2:
+            raise ValueError(
+                f'TopDownAttention(dims={self.dims}) expects '
+                f'{self.dims + 2}-D inputs, got {tuple(bottom.shape)} and '
+                f'{tuple(top.shape)}')
+        s = self.searchlight(bottom, top)
+        if self.order == 'parallel':
+            spatial = torch.sigmoid(self._spatial_logits(s, bottom))
+            return bottom * torch.sigmoid(s) * spatial
+        x = bottom * torch.sigmoid(s)
+        if self.order == 'channel':
+            return x
+        return x * torch.sigmoid(self._spatial_logits(s, x))
+
+    def extra_repr(self) -> str:
+        return (f'mode={self.mode!r}, order={self.order!r}, '
+                f'widths={self.widths!r}')

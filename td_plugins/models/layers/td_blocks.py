@@ -1,0 +1,216 @@
+"""ResNet blocks with TDAM's recurrent top-down attention inside.
+
+Jaiswal, Fernando and Tan, "TDAM" (ECCV 2022), section 3.2 and Fig. 2, as the
+official code implements it (``shared/spec/methods.md`` section 1.3): a block
+runs its "top" sub-path ``T`` times (``num_steps``) and applies
+:class:`TopDownAttention` ``T - 1`` times in between. The *bottom* map sits
+``m`` (``feedback_distance``) convolutions below the top map, which is the
+last BN's output before the residual addition; each step attends the current
+bottom with the current top and re-runs the ``m`` convolutions from the
+attended bottom, with conv weights shared across steps and a separate BN per
+re-run conv and step (``bn3_1``, ``bn2_1``, ... as in the official code).
+The shortcut is computed once, and the block returns
+``relu(top_{T-1} + shortcut(x))``.
+
+Bottleneck: m = 0 (bottom = top = ``bn3`` output, the module applied to it
+alone, no conv re-run), 1 (bottom = ``conv2`` output after ReLU), 2
+(``conv1`` output after ReLU), 3 (the block input). BasicBlock: m = 1
+(``conv1`` output after ReLU), 2 (the block input).
+
+These subclass torchvision's blocks, so parameter names stay torchvision's
+(``conv1``, ``bn1``, ..., ``downsample.0``) and TDAM adds only ``td.*`` and
+the per-step BNs.
+"""
+from typing import Callable, List, Optional
+
+import torch
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+from torchvision.models.resnet import BasicBlock, Bottleneck
+
+from .td_attention import TopDownAttention
+
+__all__ = ['TDBasicBlock', 'TDBottleneck', 'FEEDBACK_DISTANCES',
+           'check_td_block_args']
+
+# Valid m per block type.
+FEEDBACK_DISTANCES = {'BasicBlock': (1, 2), 'Bottleneck': (0, 1, 2, 3)}
+
+
+def check_td_block_args(block: str, feedback_distance: int,
+                        num_steps: int) -> None:
+    """Refuse an m the block type does not have and T < 1."""
+    valid = FEEDBACK_DISTANCES[block]
+    if isinstance(feedback_distance, bool) or feedback_distance not in valid:
+        raise ValueError(f'feedback_distance must be one of {valid} for '
+                         f'{block}, got {feedback_distance!r}')
+    if isinstance(num_steps, bool) or not isinstance(num_steps, int) \
+            or num_steps < 1:
+        raise ValueError(
+            f'num_steps must be an integer >= 1, got {num_steps!r}')
+
+
+class _TDMixin:
+    """Step loop shared by both blocks; they define the convs to re-run."""
+
+    # (conv, norm prefix) of the convs between bottom and top, in order,
+    # for each m; the ReLU comes after every norm but the last.
+    _chains: dict = {}
+
+    def _init_td(self, bottom_channels: int, top_channels: int,
+                 td_mode: str, feedback_distance: int, num_steps: int,
+                 reduction: int, order: str, widths: str,
+                 norm_layer: Callable[[int], nn.Module],
+                 with_cp: bool) -> None:
+        self.feedback_distance = feedback_distance
+        self.num_steps = num_steps
+        self.with_cp = with_cp
+        self.td = TopDownAttention(bottom_channels, top_channels,
+                                   mode=td_mode, reduction=reduction,
+                                   order=order, widths=widths)
+        for t in range(1, num_steps):
+            for conv, bn in self._chains[feedback_distance]:
+                channels = getattr(self, conv).out_channels
+                setattr(self, f'{bn}_{t}', norm_layer(channels))
+
+    def _rerun(self, x: torch.Tensor, t: int) -> torch.Tensor:
+        chain = self._chains[self.feedback_distance]
+        for i, (conv, bn) in enumerate(chain):
+            x = getattr(self, f'{bn}_{t}')(getattr(self, conv)(x))
+            if i < len(chain) - 1:
+                x = self.relu(x)
+        return x
+
+    def _steps(self, bottom: torch.Tensor, top: torch.Tensor,
+               steps: Optional[int] = None) -> torch.Tensor:
+        """Run steps 1..T-1 (or ..steps-1) and return the last top."""
+        steps = self.num_steps if steps is None else steps
+        for t in range(1, steps):
+            if self.feedback_distance == 0:
+                top = self.td(top, top)
+            else:
+                bottom = self.td(bottom, top)
+                top = self._rerun(bottom, t)
+        return top
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.with_cp and x.requires_grad:
+            return cp.checkpoint(self._forward, x, use_reentrant=False)
+        return self._forward(x)
+
+    def _forward(self, x: torch.Tensor,
+                 steps: Optional[int] = None) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        bottom, top = self._first_step(x)
+        top = self._steps(bottom, top, steps)
+        return self.relu(top + identity)
+
+    def forward_steps(self, x: torch.Tensor,
+                      steps: Optional[int] = None) -> torch.Tensor:
+        """Forward with only the first ``steps`` steps (t = 1..T), as the
+        official per-step evaluation does."""
+        steps = self.num_steps if steps is None else steps
+        if not 1 <= steps <= self.num_steps:
+            raise ValueError(f'steps must be in [1, {self.num_steps}], got '
+                             f'{steps!r}')
+        return self._forward(x, steps)
+
+
+class TDBottleneck(_TDMixin, Bottleneck):
+    """torchvision's Bottleneck (stride in conv2) with TDAM steps.
+
+    Args:
+        inplanes, planes, stride, downsample, groups, base_width, dilation,
+            norm_layer: As torchvision's ``Bottleneck``.
+        td_mode (str): ``'joint'`` or ``'top'``. Defaults to ``'joint'``.
+        feedback_distance (int): m, 0..3. Defaults to 1.
+        num_steps (int): T >= 1 (T = 1 is the plain block plus an unused
+            module). Defaults to 2.
+        reduction (int): r of the attention MLP. Defaults to 16.
+        order (str): Attention order (see :class:`TopDownAttention`).
+            Defaults to ``'channel->spatial'``.
+        widths (str): ``'code'`` or ``'paper'``. Defaults to ``'code'``.
+        with_cp (bool): Gradient checkpointing of the block. Defaults to
+            False.
+
+    Example:
+        >>> import torch, torch.nn as nn
+        >>> down = nn.Sequential(nn.Conv2d(256, 1024, 1, 2, bias=False),
+        ...                      nn.BatchNorm2d(1024))
+        >>> blk = TDBottleneck(256, 256, stride=2, downsample=down)
+        >>> blk(torch.rand(1, 256, 28, 28)).shape
+        torch.Size([1, 1024, 14, 14])
+    """
+
+    _chains = {
+        0: [],
+        1: [('conv3', 'bn3')],
+        2: [('conv2', 'bn2'), ('conv3', 'bn3')],
+        3: [('conv1', 'bn1'), ('conv2', 'bn2'), ('conv3', 'bn3')],
+    }
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1,
+                 downsample: Optional[nn.Module] = None, groups: int = 1,
+                 base_width: int = 64, dilation: int = 1,
+                 norm_layer: Optional[Callable[[int], nn.Module]] = None,
+                 td_mode: str = 'joint', feedback_distance: int = 1,
+                 num_steps: int = 2, reduction: int = 16,
+                 order: str = 'channel->spatial', widths: str = 'code',
+                 with_cp: bool = False) -> None:
+        check_td_block_args('Bottleneck', feedback_distance, num_steps)
+        super().__init__(inplanes, planes, stride, downsample, groups,
+                         base_width, dilation, norm_layer)
+        norm_layer = norm_layer or nn.BatchNorm2d
+        width = self.conv1.out_channels
+        out = self.conv3.out_channels
+        bottom = {0: out, 1: width, 2: width, 3: inplanes}.get(
+            feedback_distance, width)
+        self._init_td(bottom, out, td_mode, feedback_distance, num_steps,
+                      reduction, order, widths, norm_layer, with_cp)
+
+    def _first_step(self, x: torch.Tensor) -> List[torch.Tensor]:
+        m = self.feedback_distance
+        out1 = self.relu(self.bn1(self.conv1(x)))
+        out2 = self.relu(self.bn2(self.conv2(out1)))
+        top = self.bn3(self.conv3(out2))
+        bottom = {0: top, 1: out2, 2: out1, 3: x}[m]
+        return [bottom, top]
+
+
+class TDBasicBlock(_TDMixin, BasicBlock):
+    """torchvision's BasicBlock with TDAM steps (m = 1 or 2).
+
+    Args: as :class:`TDBottleneck` (``feedback_distance`` in {1, 2}).
+
+    Example:
+        >>> import torch
+        >>> blk = TDBasicBlock(64, 64, feedback_distance=2)
+        >>> blk(torch.rand(1, 64, 9, 7)).shape
+        torch.Size([1, 64, 9, 7])
+    """
+
+    _chains = {
+        1: [('conv2', 'bn2')],
+        2: [('conv1', 'bn1'), ('conv2', 'bn2')],
+    }
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1,
+                 downsample: Optional[nn.Module] = None, groups: int = 1,
+                 base_width: int = 64, dilation: int = 1,
+                 norm_layer: Optional[Callable[[int], nn.Module]] = None,
+                 td_mode: str = 'joint', feedback_distance: int = 1,
+                 num_steps: int = 2, reduction: int = 16,
+                 order: str = 'channel->spatial', widths: str = 'code',
+                 with_cp: bool = False) -> None:
+        check_td_block_args('BasicBlock', feedback_distance, num_steps)
+        super().__init__(inplanes, planes, stride, downsample, groups,
+                         base_width, dilation, norm_layer)
+        norm_layer = norm_layer or nn.BatchNorm2d
+        bottom = inplanes if feedback_distance == 2 else planes
+        self._init_td(bottom, planes, td_mode, feedback_distance, num_steps,
+                      reduction, order, widths, norm_layer, with_cp)
+
+    def _first_step(self, x: torch.Tensor) -> List[torch.Tensor]:
+        out1 = self.relu(self.bn1(self.conv1(x)))
+        top = self.bn2(self.conv2(out1))
+        return [out1 if self.feedback_distance == 1 else x, top]
