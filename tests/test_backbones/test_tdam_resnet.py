@@ -1,0 +1,138 @@
+"""TDAMResNet: official parameter counts, MACs, torchvision layout, args."""
+import pytest
+import torch
+import torch.nn as nn
+
+from conftest import load_script
+from td_plugins.models.backbones import TDAMResNet
+from td_plugins.models.backbones.tdam_resnet import default_td_blocks
+
+FC = {'BasicBlock': 512 * 1000 + 1000, 'Bottleneck': 2048 * 1000 + 1000}
+
+
+def _params_with_fc(model):
+    fc = FC['BasicBlock' if model.depth < 50 else 'Bottleneck']
+    return sum(p.numel() for p in model.parameters()) + fc
+
+
+# The issue's ImageNet rows (1000 classes) and the spec's other rows (1.8).
+@pytest.mark.parametrize('kwargs,expected', [
+    (dict(depth=50), 27_645_992),
+    (dict(depth=50, td_mode='top'), 27_056_168),
+    (dict(depth=50, td_mode='top', feedback_distance=3), 27_789_352),
+    (dict(depth=101), 46_754_856),
+    (dict(depth=101, td_stages=(3, )), 45_937_704),
+    (dict(depth=50, feedback_distance=2), 27_652_136),
+    (dict(depth=18, feedback_distance=2), 11_828_776),
+    (dict(depth=18, td_mode='top', feedback_distance=1), 11_774_504),
+    (dict(depth=34, feedback_distance=2), 22_074_152),
+    (dict(depth=34, feedback_distance=1), 22_098_728),
+])
+def test_parameter_counts_match_the_official_code(kwargs, expected):
+    assert _params_with_fc(TDAMResNet(**kwargs)) == expected
+
+
+def test_default_blocks_follow_the_official_lists():
+    assert default_td_blocks(50) == [[], [], [0, 1, 2, 3, 4, 5], [0, 1, 2]]
+    assert default_td_blocks(101)[2] == [0, 1, 2, 8, 13, 18, 22]
+    assert default_td_blocks(152)[2] == [0, 1, 2, 8, 13, 18, 22, 25, 28, 31,
+                                         32, 33, 34, 35]
+    assert default_td_blocks(101, (3, )) == [[], [], [], [0, 1, 2]]
+
+
+def test_macs_with_attention_match_the_paper():
+    count_macs = load_script('benchmarks/harness.py').count_macs
+    model = nn.Sequential(TDAMResNet(depth=50), _Pool(), nn.Linear(2048, 1000))
+    macs = count_macs(model, torch.rand(1, 3, 224, 224))
+    assert abs(macs / 4.59e9 - 1) < 0.02, macs
+
+
+class _Pool(nn.Module):
+    def forward(self, feats):
+        return feats[-1].mean(dim=(2, 3))
+
+
+def test_torchvision_weights_load_with_only_td_parameters_missing():
+    from torchvision.models import resnet50
+    plain = resnet50()
+    model = TDAMResNet(depth=50)
+    report = model.load_state_dict(plain.state_dict(), strict=False)
+    assert set(report.unexpected_keys) == {'fc.weight', 'fc.bias'}
+    td = model.td_parameter_names()
+    added = set(td['attention']) | set(td['step_norms'])
+    # (BN fills in a missing num_batches_tracked without reporting it.)
+    step_buffers = {k for k in model.state_dict() if '.bn3_1.running_' in k}
+    assert set(report.missing_keys) == added | step_buffers
+    assert len(td['attention']) == 9 * 3 and len(td['step_norms']) == 9 * 2
+
+
+def test_odd_inputs_batch_one_and_out_indices():
+    model = TDAMResNet(depth=18, out_indices=(0, 1, 2, 3)).eval()
+    with torch.no_grad():
+        outs = model(torch.rand(1, 3, 97, 61))
+    assert [tuple(o.shape) for o in outs] == [
+        (1, 64, 25, 16), (1, 128, 13, 8), (1, 256, 7, 4), (1, 512, 4, 2)]
+
+
+def test_every_parameter_gets_a_gradient_in_a_training_step():
+    # (zero_init_residual=False: a zeroed last BN stops the gradient of the
+    # plain blocks' convs at the first step, by design.)
+    model = TDAMResNet(depth=18, feedback_distance=2,
+                       zero_init_residual=False).train()
+    out = model(torch.rand(2, 3, 64, 48))[-1]
+    out.square().mean().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_forward_steps_gives_one_layer4_output_per_step():
+    model = TDAMResNet(depth=18, num_steps=3).eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        steps = model.forward_steps(x)
+        final = model(x)[-1]
+    assert len(steps) == 3
+    torch.testing.assert_close(steps[-1], final)
+    assert not torch.allclose(steps[0], final)
+
+
+def test_frozen_stages_and_norm_eval():
+    model = TDAMResNet(depth=18, frozen_stages=1, norm_eval=True).train()
+    assert not any(p.requires_grad for p in model.layer1.parameters())
+    assert all(p.requires_grad for p in model.layer4.parameters())
+    assert not model.layer4[0].bn2_1.training
+
+
+def test_norm_cfg_builds_other_norms():
+    model = TDAMResNet(depth=18, norm_cfg=dict(type='GN', num_groups=8))
+    assert isinstance(model.layer3[0].bn2_1, nn.GroupNorm)
+
+
+def test_builds_from_a_codebase_registry():
+    from mmpretrain.registry import MODELS
+    model = MODELS.build(dict(type='td_plugins.TDAMResNet', depth=18))
+    assert isinstance(model, TDAMResNet)
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(depth=20), r'depth must be one of \(18, 34, 50, 101, 152\)'),
+    (dict(td_mode='bottom'), r"td_mode must be one of \('joint', 'top'\)"),
+    (dict(feedback_distance=3),
+     r'feedback_distance must be one of \(1, 2\) for BasicBlock'),
+    (dict(depth=50, feedback_distance=4),
+     r'feedback_distance must be one of \(0, 1, 2, 3\) for Bottleneck'),
+    (dict(num_steps=0), 'num_steps must be an integer >= 1'),
+    (dict(td_blocks=[[], [], [0, 2], [0]]),
+     r'td_blocks must be four lists .* within \[0, 1\], \[0, 1\], '
+     r'\[0, 1\], \[0, 1\]'),
+    (dict(td_blocks=[[0], [0]]), 'td_blocks must be four lists'),
+    (dict(td_stages=(4, )), r'td_stages must be stage indices in \[0, 3\]'),
+    (dict(td_order='spatial'), 'td_order must be one of'),
+    (dict(out_indices=(5, )), r'out_indices must be stage indices'),
+    (dict(frozen_stages=9), r'frozen_stages must be an integer in \[-1, 4\]'),
+])
+def test_invalid_arguments_are_refused_at_build(kwargs, match):
+    args = dict(depth=18)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        TDAMResNet(**args)

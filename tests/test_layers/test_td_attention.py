@@ -1,0 +1,82 @@
+"""TopDownAttention (TDAM eqs. 4-8): widths, equations, options, refusals."""
+import pytest
+import torch
+
+from td_plugins.models.layers import TopDownAttention
+
+
+def _n(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_parameter_counts_follow_the_official_widths():
+    # spec 1.8: a ResNet-50 layer3 block, m=1: C0 = 256, CN = 1024, rd = 64.
+    assert _n(TopDownAttention(256, 1024, 'joint')) == 65536 + 16384 + 32768
+    assert _n(TopDownAttention(256, 1024, 'top')) == 65536 + 64 * 256
+    # eq. 4's widths: the bottom branch reduces C0 / r = 16 channels.
+    paper = TopDownAttention(256, 1024, 'joint', widths='paper')
+    assert _n(paper) == 65536 + 256 * 16 + (64 + 16) * 256
+    assert all(m.bias is None for m in paper.modules()
+               if isinstance(m, torch.nn.Conv2d))
+
+
+def test_channel_then_spatial_follows_eqs_6_to_8():
+    torch.manual_seed(0)
+    td = TopDownAttention(8, 32, 'joint', reduction=4)
+    bottom, top = torch.randn(2, 8, 5, 7), torch.randn(2, 32, 3, 4)
+    s = td.searchlight(bottom, top)
+    assert s.shape == (2, 8, 1, 1)
+    x1 = torch.sigmoid(s) * bottom                          # eq. 6
+    a = (s * x1).sum(dim=1, keepdim=True)                   # eq. 7, raw S
+    expected = torch.sigmoid(a) * x1                        # eq. 8
+    torch.testing.assert_close(td(bottom, top), expected)
+
+
+def test_orders():
+    torch.manual_seed(0)
+    kwargs = dict(bottom_channels=8, top_channels=16, reduction=4)
+    bottom, top = torch.randn(1, 8, 4, 4), torch.randn(1, 16, 2, 2)
+    chan = TopDownAttention(order='channel', **kwargs)
+    par = TopDownAttention(order='parallel', **kwargs)
+    par.load_state_dict(chan.state_dict())
+    s = chan.searchlight(bottom, top)
+    torch.testing.assert_close(chan(bottom, top), torch.sigmoid(s) * bottom)
+    a = torch.sigmoid((s * bottom).sum(1, keepdim=True))
+    torch.testing.assert_close(par(bottom, top),
+                               bottom * torch.sigmoid(s) * a)
+
+
+def test_three_d_pools_over_time_and_space():
+    td = TopDownAttention(8, 16, reduction=4, dims=3)
+    out = td(torch.rand(2, 8, 3, 5, 5), torch.rand(2, 16, 3, 5, 5))
+    assert out.shape == (2, 8, 3, 5, 5)
+
+
+def test_spatial_sum_is_counted_as_macs():
+    from torch.utils.flop_counter import FlopCounterMode
+    td = TopDownAttention(16, 64, 'top')
+    with FlopCounterMode(display=False) as counter:
+        td(torch.rand(1, 16, 6, 6), torch.rand(1, 64, 6, 6))
+    convs = 64 * 4 + 4 * 16  # two 1x1 convs on pooled 1x1 maps
+    assert counter.get_total_flops() // 2 == convs + 16 * 6 * 6
+
+
+def test_every_parameter_gets_a_gradient():
+    td = TopDownAttention(8, 32, 'joint', reduction=4)
+    td(torch.randn(2, 8, 5, 5), torch.randn(2, 32, 5, 5)).square().sum() \
+        .backward()
+    for name, p in td.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(mode='both'), r"td_mode must be one of \('joint', 'top'\)"),
+    (dict(order='spatial->channel'), r'order must be one of'),
+    (dict(widths='mine'), r"widths must be one of \('code', 'paper'\)"),
+    (dict(reduction=0), 'reduction must be a positive integer'),
+    (dict(reduction=64), 'leaves no hidden channels'),
+    (dict(dims=1), 'dims must be 2 or 3'),
+])
+def test_invalid_arguments_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TopDownAttention(8, 32, **kwargs)
