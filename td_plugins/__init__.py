@@ -16,6 +16,6 @@ from .version import __version__
 install_checkpoint_loader()
 
 from .registry import MODELS  # noqa: E402
-from . import models  # noqa: E402,F401
+from . import evaluation, models  # noqa: E402,F401
 
 __all__ = ['MODELS', '__version__']

@@ -20,10 +20,11 @@ which pins the scope to ``td_plugins`` for the duration of the build.
 from typing import Any, Optional, Union
 
 import torch.nn as nn
+from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import Registry
 
-__all__ = ['MODELS', 'SCOPE', 'build_module']
+__all__ = ['METRICS', 'MODELS', 'SCOPE', 'build_module']
 
 SCOPE = 'td_plugins'
 
@@ -32,6 +33,14 @@ MODELS = Registry(
     parent=MMENGINE_MODELS,
     scope=SCOPE,
     locations=['td_plugins.models'])
+
+# Evaluation metrics (``type='td_plugins.AnyStepAccuracy'`` in an evaluator),
+# the same pattern under mmengine's root metric registry.
+METRICS = Registry(
+    'metric',
+    parent=MMENGINE_METRICS,
+    scope=SCOPE,
+    locations=['td_plugins.evaluation'])
 
 
 def build_module(cfg: Union[dict, nn.Module, None],

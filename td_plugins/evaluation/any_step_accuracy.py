@@ -1,0 +1,86 @@
+"""``td_plugins.AnyStepAccuracy``: TDAM's evaluation protocol beside the
+standard accuracy (Jaiswal et al., ECCV 2022, section 4; see
+:mod:`td_plugins.evaluation.any_step`)."""
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from mmengine.evaluator import BaseMetric
+
+from ..registry import METRICS
+from .any_step import any_step_correct, filter_steps_by_iou
+
+__all__ = ['AnyStepAccuracy']
+
+
+@METRICS.register_module()
+class AnyStepAccuracy(BaseMetric):
+    """Standard final-step top-k and TDAM's any-of-T IoU-filtered top-k.
+
+    Needs predictions from ``td_plugins.TDAMClassifier`` (which adds
+    ``tdam_step_scores`` and ``tdam_step_boxes`` to every data sample).
+
+    Reported keys (percent), for each k in ``topk``:
+    ``final_step/top{k}`` (the usual accuracy of the network's output, the
+    number to compare with any baseline) and
+    ``any_step_iou_filtered/top{k}`` (correct if any step's filtered
+    prediction is; the protocol behind the paper's TD numbers).
+
+    Args:
+        topk (Sequence[int]): Defaults to (1, 5).
+        iou_thr (float): Boxes overlapping more are one object. Defaults to
+            0.5.
+        collect_device (str): Defaults to ``'cpu'``.
+        prefix (str, optional): Defaults to ``'tdam'``.
+
+    Example:
+        >>> import torch
+        >>> metric = AnyStepAccuracy(topk=(1, ))
+        >>> sample = dict(gt_label=torch.tensor([1]),
+        ...               pred_score=torch.tensor([0.6, 0.4]),
+        ...               tdam_step_scores=torch.tensor([[0.3, 0.7],
+        ...                                              [0.6, 0.4]]),
+        ...               tdam_step_boxes=torch.tensor([[0., 0, 3, 3],
+        ...                                             [5, 5, 9, 9]]))
+        >>> metric.process({}, [sample])
+        >>> metric.compute_metrics(metric.results)
+        {'final_step/top1': 0.0, 'any_step_iou_filtered/top1': 100.0}
+    """
+
+    def __init__(self, topk: Sequence[int] = (1, 5), iou_thr: float = 0.5,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = 'tdam') -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        if not topk or not all(isinstance(k, int) and k >= 1 for k in topk):
+            raise ValueError(f'topk must be positive integers, got {topk!r}')
+        if not 0.0 <= iou_thr <= 1.0:
+            raise ValueError(f'iou_thr must be in [0, 1], got {iou_thr!r}')
+        self.topk = tuple(topk)
+        self.iou_thr = iou_thr
+
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        for sample in data_samples:
+            if 'tdam_step_scores' not in sample:
+                raise KeyError(
+                    'AnyStepAccuracy needs tdam_step_scores in the '
+                    'predictions: use model=dict(type='
+                    '"td_plugins.TDAMClassifier", ...) with a TDAM backbone')
+            label = int(torch.as_tensor(sample['gt_label']).flatten()[0])
+            final = torch.as_tensor(sample['pred_score']).cpu()[None]
+            steps = filter_steps_by_iou(
+                torch.as_tensor(sample['tdam_step_scores']).cpu(),
+                torch.as_tensor(sample['tdam_step_boxes']).cpu(),
+                self.iou_thr)
+            self.results.append(
+                (any_step_correct(final, label, self.topk),
+                 any_step_correct(steps, label, self.topk)))
+
+    def compute_metrics(self, results: List) -> Dict[str, float]:
+        n = max(len(results), 1)
+        out = {}
+        for i, k in enumerate(self.topk):
+            out[f'final_step/top{k}'] = 100.0 * sum(
+                r[0][i] for r in results) / n
+        for i, k in enumerate(self.topk):
+            out[f'any_step_iou_filtered/top{k}'] = 100.0 * sum(
+                r[1][i] for r in results) / n
+        return out

@@ -1,0 +1,129 @@
+"""``td_plugins.TDAMClassifier``: mmpretrain's ``ImageClassifier`` that also
+predicts TDAM's per-step outputs for the paper's evaluation protocol.
+
+Jaiswal, Fernando and Tan, "TDAM" (ECCV 2022), section 4; official
+``validate_over_iou`` (``shared/spec/methods.md`` section 1.6). Training and
+the standard prediction are ``ImageClassifier``'s own (cross-entropy on the
+final step, as the official timm training). At prediction time, when the
+backbone has ``forward_steps`` (``td_plugins.TDAMResNet``), every data
+sample also gets
+
+* ``tdam_step_scores``: (T, num_classes) softmax scores of layer4 stopped
+  after step t = 1..T (layers 1-3 run once);
+* ``tdam_step_boxes``: (T, 4) the CAM box of each step's top-1 class,
+
+which ``td_plugins.AnyStepAccuracy`` turns into the any-of-T IoU-filtered
+accuracy beside the standard one. The per-step logits use the neck's global
+average pooling and the head's ``fc``, so the neck must be
+``GlobalAveragePooling`` (or none) and the head a linear head with ``fc``.
+
+mmpretrain is imported when the model is built, not by ``import
+td_plugins``.
+"""
+from typing import Any, List, Optional
+
+import torch
+import torch.nn as nn
+
+from ...evaluation.any_step import cam_boxes, class_activation_maps
+from ...registry import MODELS
+
+__all__ = ['TDAMClassifier', 'tdam_classifier_class']
+
+_CLASS: Optional[type] = None
+
+
+def tdam_classifier_class() -> type:
+    """The ``ImageClassifier`` subclass (mmpretrain is imported here)."""
+    global _CLASS
+    if _CLASS is not None:
+        return _CLASS
+    from mmpretrain.models.classifiers import ImageClassifier
+    from mmpretrain.models.necks import GlobalAveragePooling
+
+    class TDAMClassifier(ImageClassifier):
+        """ImageClassifier with TDAM per-step predictions.
+
+        Args:
+            step_predictions (bool): Add the per-step fields at prediction
+                time. Defaults to True.
+            cam_threshold (float): Fraction of the CAM range that a box
+                region must exceed. Defaults to 0.15.
+            **kwargs: ``ImageClassifier`` arguments.
+
+        Example:
+            >>> import torch
+            >>> from td_plugins.models.classifiers import TDAMClassifier
+            >>> model = TDAMClassifier(
+            ...     backbone=dict(type='td_plugins.TDAMResNet', depth=18),
+            ...     neck=dict(type='GlobalAveragePooling'),
+            ...     head=dict(type='LinearClsHead', num_classes=3,
+            ...               in_channels=512)).eval()
+            >>> out = model.predict(torch.rand(1, 3, 64, 64))[0]
+            >>> out.tdam_step_scores.shape, out.tdam_step_boxes.shape
+            (torch.Size([2, 3]), torch.Size([2, 4]))
+        """
+
+        def __init__(self, step_predictions: bool = True,
+                     cam_threshold: float = 0.15, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            if not 0.0 <= cam_threshold < 1.0:
+                raise ValueError(f'cam_threshold must be in [0, 1), got '
+                                 f'{cam_threshold!r}')
+            self.step_predictions = step_predictions
+            self.cam_threshold = cam_threshold
+            if step_predictions:
+                if not hasattr(self.backbone, 'forward_steps'):
+                    raise ValueError(
+                        f'step_predictions needs a backbone with '
+                        f'forward_steps (td_plugins.TDAMResNet), got '
+                        f'{type(self.backbone).__name__}; set '
+                        f'step_predictions=False to use it as a plain '
+                        f'ImageClassifier')
+                if self.with_neck and not isinstance(self.neck,
+                                                     GlobalAveragePooling):
+                    raise ValueError(
+                        f'step_predictions needs neck=GlobalAveragePooling '
+                        f'(or none), got {type(self.neck).__name__}')
+                if not isinstance(getattr(self.head, 'fc', None), nn.Linear):
+                    raise ValueError(
+                        f'step_predictions needs a head with a linear fc '
+                        f'(e.g. LinearClsHead), got '
+                        f'{type(self.head).__name__}')
+
+        @torch.no_grad()
+        def _step_fields(self, inputs: torch.Tensor) -> tuple:
+            steps = self.backbone.forward_steps(inputs)
+            fc = self.head.fc
+            scores, boxes = [], []
+            for feats in steps:
+                probs = torch.softmax(fc(feats.mean(dim=(2, 3))), dim=1)
+                cams = class_activation_maps(feats, fc.weight,
+                                             probs.argmax(dim=1))
+                scores.append(probs)
+                boxes.append(cam_boxes(cams, tuple(inputs.shape[2:]),
+                                       self.cam_threshold))
+            return torch.stack(scores, 1), torch.stack(boxes, 1)
+
+        def predict(self, inputs: torch.Tensor,
+                    data_samples: Optional[List] = None,
+                    **kwargs: Any) -> List:
+            samples = super().predict(inputs, data_samples, **kwargs)
+            if self.step_predictions:
+                scores, boxes = self._step_fields(inputs)
+                for i, sample in enumerate(samples):
+                    sample.set_field(scores[i].cpu(), 'tdam_step_scores')
+                    sample.set_field(boxes[i], 'tdam_step_boxes')
+            return samples
+
+    _CLASS = TDAMClassifier
+    return _CLASS
+
+
+@MODELS.register_module(name='TDAMClassifier')
+def TDAMClassifier(**kwargs: Any) -> nn.Module:  # noqa: N802 (a class to users)
+    """Build the TDAM ``ImageClassifier`` (mmpretrain imported on first use).
+
+    See :func:`tdam_classifier_class` for the arguments.
+    """
+    return tdam_classifier_class()(**kwargs)
