@@ -66,6 +66,24 @@ def test_torchvision_weights_load_with_only_td_parameters_missing():
     assert len(td['attention']) == 9 * 3 and len(td['step_norms']) == 9 * 2
 
 
+def test_step_norms_can_start_from_the_loaded_step0_norms(tmp_path):
+    from torchvision.models import resnet18
+    plain = resnet18()
+    with torch.no_grad():
+        plain.layer4[1].bn2.running_mean.fill_(0.25)
+    path = tmp_path / 'r18.pth'
+    torch.save(plain.state_dict(), path)
+    init_cfg = dict(type='Pretrained', checkpoint=str(path))
+    model = TDAMResNet(depth=18, step_norms_from_step0=True,
+                       init_cfg=init_cfg)
+    model.init_weights()
+    assert (model.layer4[1].bn2_1.running_mean == 0.25).all()
+    assert model.copy_step0_norms() == 4  # layer3 and layer4, 2 blocks each
+    untouched = TDAMResNet(depth=18, init_cfg=init_cfg)
+    untouched.init_weights()
+    assert (untouched.layer4[1].bn2_1.running_mean == 0).all()
+
+
 def test_odd_inputs_batch_one_and_out_indices():
     model = TDAMResNet(depth=18, out_indices=(0, 1, 2, 3)).eval()
     with torch.no_grad():

@@ -262,7 +262,7 @@ def tdam_convnext_class() -> type:
             >>> [tuple(o.shape) for o in model(torch.rand(1, 3, 97, 130))]
             [(1, 384, 6, 8), (1, 768, 3, 4)]
             >>> model = TDAMConvNeXt(arch='tiny')
-            >>> sum(p.numel() for p in model.parameters()) + 768 * 1001
+            >>> sum(p.numel() for p in model.parameters()) + 768 * 1000 + 1000
             31105096
         """
 
@@ -355,6 +355,11 @@ def tdam_convnext_class() -> type:
                         outs.append(self._stage_output(i, y))
                 results.append(tuple(outs))
             return results
+
+        def train(self, mode: bool = True) -> 'TDAMConvNeXt':
+            # ConvNeXt.train returns None; nn.Module's contract is self.
+            super().train(mode)
+            return self
 
         def td_parameter_names(self) -> List[str]:
             """Names of the parameters TDAM adds (for load reports)."""

@@ -127,6 +127,14 @@ class TDAMResNet(BaseModule):
         zero_init_residual (bool): Zero the step-0 last BN of every block
             (the official ``zero_init_last_bn``; per-step BNs keep weight 1).
             Defaults to True.
+        step_norms_from_step0 (bool): After :meth:`init_weights` (e.g. loading
+            a plain ResNet checkpoint through ``init_cfg``), copy every step-0
+            norm's affine and statistics into its per-step copies
+            (``bn3`` -> ``bn3_1``, ...), so that a backbone started from
+            plain ImageNet weights normalises the re-run convolutions like
+            the first pass instead of with mean 0 / variance 1 (which matters
+            with ``norm_eval=True``). Leave False when the checkpoint has the
+            per-step norms (a TDAM checkpoint). Defaults to False.
         init_cfg (dict | list, optional): mmengine init config. Defaults to
             None.
 
@@ -145,6 +153,7 @@ class TDAMResNet(BaseModule):
                  out_indices: Sequence[int] = (3, ), frozen_stages: int = -1,
                  norm_cfg: Optional[dict] = None, norm_eval: bool = False,
                  with_cp: bool = False, zero_init_residual: bool = True,
+                 step_norms_from_step0: bool = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if depth not in _ARCH:
@@ -195,7 +204,27 @@ class TDAMResNet(BaseModule):
         self.out_indices = tuple(out_indices)
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
+        self.step_norms_from_step0 = step_norms_from_step0
         self._freeze_stages()
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        if self.step_norms_from_step0:
+            self.copy_step0_norms()
+
+    def copy_step0_norms(self) -> int:
+        """Copy ``bnK`` into every ``bnK_t`` of the TD blocks; returns how
+        many per-step norms were set."""
+        count = 0
+        for block in self.modules():
+            if not hasattr(block, 'feedback_distance'):
+                continue
+            for name, module in list(block.named_children()):
+                base, _, step = name.partition('_')
+                if step.isdigit() and hasattr(block, base):
+                    module.load_state_dict(getattr(block, base).state_dict())
+                    count += 1
+        return count
 
     @staticmethod
     def _check_td_blocks(td_blocks: Sequence[Sequence[int]],

@@ -102,6 +102,18 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _check_block_args(block: str, feedback_distance: Any,
+                      num_steps: Any, depth: Optional[int] = None) -> None:
+    valid_m = FEEDBACK_DISTANCES[block]
+    where = f'{block}3d' + ('' if depth is None else f' (depth {depth})')
+    if not _is_int(feedback_distance) or feedback_distance not in valid_m:
+        raise ValueError(f'feedback_distance must be one of {valid_m} for '
+                         f'{where}, got {feedback_distance!r}')
+    if not _is_int(num_steps) or num_steps < 1:
+        raise ValueError(
+            f'num_steps must be an integer >= 1, got {num_steps!r}')
+
+
 def check_tdam3d_args(depth: Any, td_mode: Any, feedback_distance: Any,
                       num_steps: Any, reduction: Any, td_order: Any,
                       td_widths: Any) -> str:
@@ -119,14 +131,7 @@ def check_tdam3d_args(depth: Any, td_mode: Any, feedback_distance: Any,
                                ('td_widths', td_widths, TD_WIDTHS)):
         if value not in valid:
             raise ValueError(f'{name} must be one of {valid}, got {value!r}')
-    valid_m = FEEDBACK_DISTANCES[block]
-    if not _is_int(feedback_distance) or feedback_distance not in valid_m:
-        raise ValueError(
-            f'feedback_distance must be one of {valid_m} for {block}3d '
-            f'(depth {depth}), got {feedback_distance!r}')
-    if not _is_int(num_steps) or num_steps < 1:
-        raise ValueError(
-            f'num_steps must be an integer >= 1, got {num_steps!r}')
+    _check_block_args(block, feedback_distance, num_steps, depth)
     if not _is_int(reduction) or reduction < 1:
         raise ValueError(
             f'reduction must be a positive integer, got {reduction!r}')
@@ -248,26 +253,40 @@ def _build_classes() -> Dict[str, type]:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.forward_steps(x, self.num_steps)
 
-    _TD_DOC_ARGS = """
+    class TDBottleneck3d(_TD3dMixin, Bottleneck3d):
+        """mmaction's ``Bottleneck3d`` with TDAM steps (m = 0..3).
+
+        Parameter names stay ``Bottleneck3d``'s; TDAM adds ``td.*`` and the
+        per-step norms ``bn{n}_{t}`` of the re-run convs.
+
         Args:
-            inplanes, planes, spatial_stride, temporal_stride, dilation,
-                downsample, style, inflate, non_local, non_local_cfg,
-                conv_cfg, norm_cfg, act_cfg, with_cp, init_cfg, **kwargs:
-                As mmaction's block (keyword arguments after ``planes``).
+            inplanes (int): Input channels.
+            planes (int): Width; the output has ``4 * planes`` channels.
             td_mode (str): ``'joint'`` or ``'top'``. Defaults to ``'joint'``.
-            feedback_distance (int): m (see the module docstring).
+            feedback_distance (int): m, 0..3 (see the module docstring).
                 Defaults to 1.
             num_steps (int): T >= 1 (T = 1 is the plain block plus an unused
                 attention module). Defaults to 2.
-            reduction (int): r; hidden width ``top_channels // r``.
+            reduction (int): r; hidden width ``4 * planes // r``.
                 Defaults to 16.
             td_order (str): ``'channel->spatial'``, ``'parallel'`` or
                 ``'channel'``. Defaults to ``'channel->spatial'``.
             td_widths (str): ``'code'`` or ``'paper'``. Defaults to
                 ``'code'``.
-    """
+            **kwargs: ``Bottleneck3d``'s other arguments (``spatial_stride``,
+                ``temporal_stride``, ``downsample``, ``inflate``,
+                ``inflate_style``, ``norm_cfg``, ``with_cp`` ...).
 
-    class TDBottleneck3d(_TD3dMixin, Bottleneck3d):
+        Example:
+            >>> import torch
+            >>> from td_plugins.models.backbones.tdam_resnet3d import \\
+            ...     td_block3d_classes
+            >>> _, TDBottleneck3d = td_block3d_classes()
+            >>> blk = TDBottleneck3d(256, 64).eval()
+            >>> blk(torch.rand(1, 256, 4, 9, 7)).shape
+            torch.Size([1, 256, 4, 9, 7])
+        """
+
         _chains = {0: (), 1: ('conv3', ), 2: ('conv2', 'conv3'),
                    3: ('conv1', 'conv2', 'conv3')}
 
@@ -276,11 +295,7 @@ def _build_classes() -> Dict[str, type]:
                      num_steps: int = 2, reduction: int = 16,
                      td_order: str = 'channel->spatial',
                      td_widths: str = 'code', **kwargs: Any) -> None:
-            if feedback_distance not in FEEDBACK_DISTANCES['Bottleneck']:
-                raise ValueError(
-                    f'feedback_distance must be one of '
-                    f'{FEEDBACK_DISTANCES["Bottleneck"]} for Bottleneck3d, '
-                    f'got {feedback_distance!r}')
+            _check_block_args('Bottleneck', feedback_distance, num_steps)
             super().__init__(inplanes, planes, **kwargs)
             out = self.conv3.conv.out_channels
             bottom = {0: out, 1: planes, 2: planes, 3: inplanes}[
@@ -295,19 +310,33 @@ def _build_classes() -> Dict[str, type]:
             bottom = (top, out2, out1, x)[self.feedback_distance]
             return [bottom, top]
 
-    TDBottleneck3d.__doc__ = (
-        """mmaction's ``Bottleneck3d`` with TDAM steps (m = 0..3).
-        """ + _TD_DOC_ARGS + """
+    class TDBasicBlock3d(_TD3dMixin, BasicBlock3d):
+        """mmaction's ``BasicBlock3d`` with TDAM steps (m = 1 or 2).
+
+        Args:
+            inplanes (int): Input channels.
+            planes (int): Output channels.
+            td_mode (str): ``'joint'`` or ``'top'``. Defaults to ``'joint'``.
+            feedback_distance (int): m, 1 (bottom = ``conv1`` output) or 2
+                (bottom = block input). Defaults to 1.
+            num_steps (int): T >= 1. Defaults to 2.
+            reduction (int): r; hidden width ``planes // r``. Defaults to 16.
+            td_order (str): See :class:`TopDownAttention`. Defaults to
+                ``'channel->spatial'``.
+            td_widths (str): ``'code'`` or ``'paper'``. Defaults to
+                ``'code'``.
+            **kwargs: ``BasicBlock3d``'s other arguments.
+
         Example:
             >>> import torch
-            >>> from td_plugins.models.backbones import td_block3d_classes
-            >>> _, TDBottleneck3d = td_block3d_classes()
-            >>> blk = TDBottleneck3d(256, 64).eval()
-            >>> blk(torch.rand(1, 256, 4, 9, 7)).shape
-            torch.Size([1, 256, 4, 9, 7])
-        """)
+            >>> from td_plugins.models.backbones.tdam_resnet3d import \\
+            ...     td_block3d_classes
+            >>> TDBasicBlock3d, _ = td_block3d_classes()
+            >>> blk = TDBasicBlock3d(64, 64, feedback_distance=2).eval()
+            >>> blk(torch.rand(1, 64, 4, 9, 7)).shape
+            torch.Size([1, 64, 4, 9, 7])
+        """
 
-    class TDBasicBlock3d(_TD3dMixin, BasicBlock3d):
         _chains = {1: ('conv2', ), 2: ('conv1', 'conv2')}
 
         def __init__(self, inplanes: int, planes: int, *,
@@ -315,11 +344,7 @@ def _build_classes() -> Dict[str, type]:
                      num_steps: int = 2, reduction: int = 16,
                      td_order: str = 'channel->spatial',
                      td_widths: str = 'code', **kwargs: Any) -> None:
-            if feedback_distance not in FEEDBACK_DISTANCES['BasicBlock']:
-                raise ValueError(
-                    f'feedback_distance must be one of '
-                    f'{FEEDBACK_DISTANCES["BasicBlock"]} for BasicBlock3d, '
-                    f'got {feedback_distance!r}')
+            _check_block_args('BasicBlock', feedback_distance, num_steps)
             super().__init__(inplanes, planes, **kwargs)
             bottom = planes if feedback_distance == 1 else inplanes
             self._init_td(bottom, self.conv2.conv.out_channels, td_mode,
@@ -330,18 +355,6 @@ def _build_classes() -> Dict[str, type]:
             out1 = self.conv1(x)
             top = self.conv2(out1)
             return [out1 if self.feedback_distance == 1 else x, top]
-
-    TDBasicBlock3d.__doc__ = (
-        """mmaction's ``BasicBlock3d`` with TDAM steps (m = 1 or 2).
-        """ + _TD_DOC_ARGS + """
-        Example:
-            >>> import torch
-            >>> from td_plugins.models.backbones import td_block3d_classes
-            >>> TDBasicBlock3d, _ = td_block3d_classes()
-            >>> blk = TDBasicBlock3d(64, 64, feedback_distance=2).eval()
-            >>> blk(torch.rand(1, 64, 4, 9, 7)).shape
-            torch.Size([1, 64, 4, 9, 7])
-        """)
 
     class _BlockFactory:
         """What ``ResNet3d.make_res_layer`` calls for the blocks of one
@@ -389,7 +402,8 @@ def _build_classes() -> Dict[str, type]:
 
         Example:
             >>> import torch
-            >>> from td_plugins.models.backbones import TDAMResNet3d
+            >>> from td_plugins.models.backbones.tdam_resnet3d import \\
+            ...     TDAMResNet3d
             >>> model = TDAMResNet3d(depth=18, pretrained=None)
             >>> model.init_weights()
             >>> model(torch.rand(2, 3, 8, 64, 64)).shape
@@ -562,7 +576,8 @@ def TDAMResNet3d(**kwargs: Any) -> nn.Module:  # noqa: N802 (a class to users)
         >>> import torch
         >>> model = TDAMResNet3d(depth=50, pretrained=None)
         >>> model.init_weights()
-        >>> model.eval()(torch.rand(1, 3, 8, 64, 64)).shape
+        >>> model.eval()  # ResNet3d.train returns None
+        >>> model(torch.rand(1, 3, 8, 64, 64)).shape
         torch.Size([1, 2048, 4, 2, 2])
     """
     return tdam_resnet3d_class()(**kwargs)
