@@ -22,7 +22,6 @@ Two things about the CPU are controlled, the same way for both models:
         [--layouts contiguous channels_last] [--malloc fixed|default]
 """
 import argparse
-import os
 import sys
 from functools import partial
 from pathlib import Path
@@ -32,17 +31,15 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root
-from benchmarks.harness import Case, count_macs, run_cases, to_markdown  # noqa
+from benchmarks.harness import (MALLOC_ENV, Case, count_macs,  # noqa: E402
+                                reexec_with_fixed_malloc, run_cases,
+                                to_markdown)
 
 OUT = Path(__file__).resolve().parent / 'results' / 'tdaf.md'
 BATCH, SIZE = 8, 224
 BASE, TDAF = 'resnet50', 'tdaf-r50-anar3-3f'
 LAYOUTS = {'contiguous': torch.contiguous_format,
            'channels_last': torch.channels_last}
-# Above the largest activation here (8x64x112x112 fp32 = 25.7 MB), so every
-# block stays on the heap; glibc caps the mmap threshold at 32 MiB anyway.
-MALLOC_ENV = {'MALLOC_MMAP_THRESHOLD_': str(32 * 2**20),
-              'MALLOC_TRIM_THRESHOLD_': str(2**30)}
 
 
 class ResNet50Features(nn.Module):
@@ -149,16 +146,6 @@ def make_piece_input(shapes: tuple, layout: str) -> tuple:
             memory_format=LAYOUTS[layout]).requires_grad_() for s in shapes)
 
 
-def _reexec_with_fixed_malloc() -> None:
-    """Restart this script with the allocator settings of MALLOC_ENV (glibc
-    reads them at start-up only)."""
-    if all(os.environ.get(k) == v for k, v in MALLOC_ENV.items()):
-        return
-    os.environ.update(MALLOC_ENV)
-    sys.stdout.flush()
-    os.execv(sys.executable, [sys.executable] + sys.argv)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--repeats', type=int, default=10)
@@ -171,7 +158,7 @@ def main() -> None:
     parser.add_argument('--out', default=str(OUT))
     args = parser.parse_args()
     if args.malloc == 'fixed':
-        _reexec_with_fixed_malloc()
+        reexec_with_fixed_malloc()
     torch.manual_seed(0)
     command = (f'python benchmarks/bench_tdaf.py --repeats {args.repeats} '
                f'--warmup {args.warmup} --layouts {" ".join(args.layouts)} '

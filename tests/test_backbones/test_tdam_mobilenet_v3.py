@@ -1,7 +1,8 @@
 """TDAMMobileNetV3: TDAM replaces the SE of the last three SE layers;
 parameter counts, mmpretrain weights, T = 1 equals MobileNetV3 without those
 SE modules, refusals."""
-import logging
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -68,7 +69,7 @@ def test_td_replaces_the_se_of_the_last_three_se_layers():
                                     dict(td_layers=(4, 11, 15),
                                          num_steps=3)])
 def test_odd_input_batch_one(kwargs):
-    model = TDAMMobileNetV3(out_indices=(3, 12, 13, 15, 16), **kwargs)
+    model = TDAMMobileNetV3(out_indices=(4, 12, 13, 15, 16), **kwargs)
     model.eval()
     with torch.no_grad():
         outs = model(torch.rand(1, 3, 97, 61))
@@ -110,8 +111,7 @@ def test_plain_weights_load_with_exactly_the_td_parameters_missing():
             torch.testing.assert_close(own[key], value, rtol=0, atol=0)
 
 
-def test_mmpretrain_classifier_checkpoint_loads(tmp_path, caplog):
-    from mmengine.logging import MMLogger
+def test_mmpretrain_classifier_checkpoint_loads(tmp_path):
     from mmengine.runner import load_checkpoint
     from mmpretrain.registry import MODELS
     head = dict(type='LinearClsHead', num_classes=10, in_channels=960)
@@ -124,34 +124,39 @@ def test_mmpretrain_classifier_checkpoint_loads(tmp_path, caplog):
     model = MODELS.build(dict(
         type='ImageClassifier', neck=neck, head=head,
         backbone=dict(type='td_plugins.TDAMMobileNetV3')))
-    logger = MMLogger.get_instance('test_tdam_mobilenet_v3')
-    logger.propagate = True
-    with caplog.at_level(logging.INFO, logger='test_tdam_mobilenet_v3'):
-        load_checkpoint(model, str(path), map_location='cpu', strict=False,
-                        logger=logger)
-    messages = [r.getMessage() for r in caplog.records]
-    assert not any('unexpected key' in m for m in messages), messages
-    missing = [m for m in messages if 'missing keys' in m]
-    assert len(missing) == 1
-    listed = missing[0].split('missing keys in source state_dict: ')[1]
-    assert {k.strip() for k in listed.split(',') if k.strip()} == {
+    # strict=True: mmengine loads, then raises with its mismatch report.
+    with pytest.raises(RuntimeError) as info:
+        load_checkpoint(model, str(path), map_location='cpu', strict=True)
+    report = str(info.value)
+    assert 'unexpected key' not in report, report
+    listed = report.split('missing keys in source state_dict: ')[1]
+    assert {k.strip() for k in listed.split(',')} == {
         k for k in model.state_dict() if k not in plain.state_dict()
         and not k.endswith('num_batches_tracked')}
-    assert all('.td.' in k or '_bn_1.' in k for k in listed.split(','))
+    assert all('.td.' in k or '.linear_conv_bn_1.' in k
+               for k in listed.split(','))
+    own = model.state_dict()
+    for key, value in plain.state_dict().items():
+        if not key.startswith(('backbone.layer13.se.',
+                               'backbone.layer14.se.',
+                               'backbone.layer15.se.')):
+            torch.testing.assert_close(own[key], value, rtol=0, atol=0)
 
 
 def test_one_step_equals_mobilenet_v3_without_those_se():
     torch.manual_seed(0)
     plain = _plain(arch='large', out_indices=(12, 16))
-    plain.init_weights()
     one = TDAMMobileNetV3(num_steps=1, out_indices=(12, 16))
     one.load_state_dict(plain.state_dict(), strict=False)
     for i in (13, 14, 15):
         layer = getattr(plain, f'layer{i}')
         layer.with_se = False
         del layer.se
-    plain.eval()
-    one.eval()
+    # Train mode: BN normalises with batch statistics. (With the untrained
+    # running statistics the eval-mode outputs are ~1e-10, too small for a
+    # meaningful comparison.)
+    plain.train()
+    one.train()
     x = torch.rand(2, 3, 64, 80)
     with torch.no_grad():
         for a, b in zip(plain(x), one(x)):
@@ -160,17 +165,16 @@ def test_one_step_equals_mobilenet_v3_without_those_se():
 
 def test_forward_steps():
     model = TDAMMobileNetV3(num_steps=3, out_indices=(12, 16))
-    model.init_weights()
-    model.eval()
-    x = torch.rand(1, 3, 64, 64)
+    model.train()  # batch statistics (see the test above)
+    x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
         steps = model.forward_steps(x)
         final = model(x)
     assert len(steps) == 3
     for a, b in zip(steps[-1], final):
         torch.testing.assert_close(a, b)
-    torch.testing.assert_close(steps[0][0], final[0])
-    assert not torch.allclose(steps[0][1], final[1])
+    torch.testing.assert_close(steps[0][0], final[0])  # before layer 15
+    assert (steps[0][1] - final[1]).abs().max() > 1e-2
 
 
 def test_with_cp_and_norm_eval():
@@ -191,6 +195,12 @@ def test_builds_from_mmpretrain_registry_and_is_a_mobilenet_v3():
     assert isinstance(model, tdam_mobilenet_v3_class())
     assert isinstance(model, MobileNetV3)
     assert model.td_layers == (14, 15) and hasattr(model.layer13, 'se')
+
+
+def test_importing_the_package_does_not_import_mmpretrain():
+    code = ('import sys, td_plugins, td_plugins.models.backbones.'
+            'tdam_mobilenet_v3; assert "mmpretrain" not in sys.modules')
+    subprocess.run([sys.executable, '-c', code], check=True)
 
 
 @pytest.mark.parametrize('kwargs,match', [

@@ -401,7 +401,7 @@ def tdam_mobilenet_v3_class() -> type:
 
 
 @MODELS.register_module(name='TDAMMobileNetV3')
-def TDAMMobileNetV3(**kwargs: Any) -> nn.Module:  # noqa: N802 (a class to users)
+def TDAMMobileNetV3(**kwargs: Any) -> nn.Module:  # noqa: N802 (a class)
     """Build the TDAM ``MobileNetV3`` (mmpretrain imported on first use).
 
     See :func:`tdam_mobilenet_v3_class` for the arguments.

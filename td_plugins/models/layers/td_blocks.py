@@ -103,7 +103,8 @@ class _TDMixin:
         identity = x if self.downsample is None else self.downsample(x)
         bottom, top = self._first_step(x)
         top = self._steps(bottom, top, steps)
-        return self.relu(top + identity)
+        top += identity  # in place, as torchvision's blocks (a BN output)
+        return self.relu(top)
 
     def forward_steps(self, x: torch.Tensor,
                       steps: Optional[int] = None) -> torch.Tensor:

@@ -1,0 +1,129 @@
+"""TDAM-ResNet-50 (TDjoint, T = 2, m = 1) vs ResNet-50: throughput and memory.
+
+Both as ImageNet classifiers (backbone, global average pooling, 1000-way
+linear layer), batch 8 at 224x224 on the CPU, inference and training (forward
++ backward), timed side by side in one process with interleaved repeats; peak
+training memory from one extra call per model (see benchmarks/harness.py for
+how it is taken). Throughput ratio = 1 / time ratio. The issue's targets:
+inference >= 0.89x and training >= 0.86x ResNet-50's throughput (the paper
+reports 0.882 / 0.854) and peak training memory <= 1.10x.
+
+The allocator is fixed as in bench_tdaf.py (``--malloc default`` keeps
+glibc's dynamic thresholds).
+
+    python benchmarks/bench_tdam.py [--repeats 10] [--warmup 2]
+"""
+import argparse
+import sys
+from pathlib import Path
+from typing import List
+
+import torch
+import torch.nn as nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root
+from benchmarks.harness import (MALLOC_ENV, Case, count_macs,  # noqa: E402
+                                reexec_with_fixed_malloc, run_cases,
+                                to_markdown)
+
+OUT = Path(__file__).resolve().parent / 'results' / 'tdam.md'
+BATCH, SIZE = 8, 224
+BASE, TDAM = 'resnet50', 'tdam-r50-joint-t2m1'
+TARGETS = {'forward': 0.89, 'train': 0.86}
+PAPER = {'forward': 0.882, 'train': 0.854}
+MEMORY_TARGET = 1.10
+
+
+class Classifier(nn.Module):
+    """Backbone (last stage) + global average pooling + linear layer."""
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.fc = nn.Linear(2048, 1000)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = self.backbone(x)
+        if isinstance(feats, (tuple, list)):
+            feats = feats[-1]
+        return self.fc(feats.mean(dim=(2, 3)))
+
+
+def resnet50() -> nn.Module:
+    from torchvision.models import resnet50 as tv_resnet50
+    return tv_resnet50()
+
+
+def tdam_r50() -> nn.Module:
+    from td_plugins.models.backbones import TDAMResNet
+    return Classifier(TDAMResNet(depth=50, td_mode='joint',
+                                 feedback_distance=1, num_steps=2))
+
+
+BUILDERS = {BASE: resnet50, TDAM: tdam_r50}
+
+
+def make_input() -> torch.Tensor:
+    return torch.randn(BATCH, 3, SIZE, SIZE,
+                       generator=torch.Generator().manual_seed(0))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--repeats', type=int, default=10)
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--threads', type=int, default=None)
+    parser.add_argument('--malloc', choices=('fixed', 'default'),
+                        default='fixed')
+    parser.add_argument('--out', default=str(OUT))
+    args = parser.parse_args()
+    if args.malloc == 'fixed':
+        reexec_with_fixed_malloc()
+    torch.manual_seed(0)
+    command = (f'python benchmarks/bench_tdam.py --repeats {args.repeats} '
+               f'--warmup {args.warmup} --malloc {args.malloc}')
+    sections = [f'# {__doc__.splitlines()[0]}\n', f'Command: `{command}`\n']
+    summary: List[str] = []
+    for mode in ('forward', 'train'):
+        macs = {n: count_macs(b(), make_input(), mode)
+                for n, b in BUILDERS.items()}
+        cases = [Case(name, build, make_input, mode=mode)
+                 for name, build in BUILDERS.items()]
+        results = run_cases(cases, BASE, warmup=args.warmup,
+                            repeats=args.repeats, threads=args.threads,
+                            measure_memory=(mode == 'train'))
+        title = (f'{"inference" if mode == "forward" else "training"}, '
+                 f'batch {BATCH}, {SIZE}x{SIZE}')
+        sections.append(to_markdown(results, title=title))
+        throughput = 1.0 / results[1].ratio
+        row = (f'| {mode} | {macs[TDAM] / macs[BASE]:.3f} | '
+               f'{results[1].ratio:.3f} | {throughput:.3f} | '
+               f'>= {TARGETS[mode]:.2f} | {PAPER[mode]:.3f} | '
+               f'{"yes" if throughput >= TARGETS[mode] else "NO"} |')
+        summary.append(row)
+        if mode == 'train':
+            base_mem = results[0].peak_mem_mib
+            tdam_mem = results[1].peak_mem_mib
+            mem_ratio = (tdam_mem / base_mem) if base_mem and tdam_mem \
+                else float('nan')
+    malloc = ('glibc default' if args.malloc == 'default' else ', '.join(
+        f'{k}={v}' for k, v in MALLOC_ENV.items()))
+    table = [
+        '## TDAM-R50 vs ResNet-50\n',
+        '| mode | MAC ratio | time ratio | throughput ratio | target | '
+        'paper | met |', '|---|---:|---:|---:|---:|---:|---|', *summary,
+        '', f'Peak training memory ratio: {mem_ratio:.3f} (target <= '
+        f'{MEMORY_TARGET:.2f}: '
+        f'{"yes" if mem_ratio <= MEMORY_TARGET else "NO"}).', '',
+        'MACs: `torch.utils.flop_counter` (convolutions, matrix products '
+        'and the attention\'s spatial sums), whole batch.',
+        f'Allocator: {malloc}.\n']
+    text = '\n'.join(sections + table)
+    print(text)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+    print(f'wrote {args.out}', file=sys.stderr)
+
+
+if __name__ == '__main__':
+    main()
