@@ -33,3 +33,14 @@ def test_imagenet_recipe_follows_the_official_script():
     assert cfg.model.head.loss.label_smooth_val == 0.1
     types = [e['type'] for e in cfg.val_evaluator]
     assert types == ['Accuracy', 'td_plugins.AnyStepAccuracy']
+
+
+@pytest.mark.parametrize('path,expected', [
+    # Hara's 3D-ResNet-50 baseline (47,018,576) + the same TD parameters as
+    # the 2D ResNet-50 (all 1x1x1): 2,088,960.
+    ('tdam-resnet3d50_8xb8-16x1x1-100e_kinetics400-rgb.py', 49_107_536),
+    ('tdam-joint-t2m1_convnext-tiny_32xb128_in1k.py', 31_105_096),
+])
+def test_other_tdam_config_parameter_counts(path, expected):
+    cfg = Config.fromfile(REPO / 'configs' / 'tdam' / path)
+    assert _n_params(_build(cfg)) == expected

@@ -29,3 +29,8 @@ def test_tdam_classification_demo_reports_both_protocols(demo_data,
         metrics['accuracy/top1'])
     assert metrics['tdam/any_step_iou_filtered/top2'] >= \
         metrics['tdam/any_step_iou_filtered/top1']
+
+
+def test_tdam_3d_action_demo_variant(demo_data, tmp_path):
+    train_and_test('tdam/demo/tdam-resnet3d50_demo.py', tmp_path, 'acc/top1',
+                   1.0, [])

@@ -98,3 +98,44 @@ def test_checkpointed_block_gives_the_same_gradients():
 def test_invalid_block_arguments_are_refused(cls, kwargs, match):
     with pytest.raises(ValueError, match=match):
         cls(64, 16 if cls is TDBottleneck else 64, reduction=4, **kwargs)
+
+
+@pytest.mark.parametrize('m,steps', [(1, 2), (2, 3), (3, 3), (0, 2)])
+def test_pooled_early_tops_give_the_same_outputs(m, steps):
+    torch.manual_seed(0)
+    full = TDBottleneck(64, 16, feedback_distance=m, num_steps=steps,
+                        reduction=4, pool_early_tops=False)
+    pooled = TDBottleneck(64, 16, feedback_distance=m, num_steps=steps,
+                          reduction=4)
+    pooled.load_state_dict(full.state_dict())
+    for mod in (full, pooled):
+        for bn in mod.modules():
+            if isinstance(bn, nn.BatchNorm2d):  # same random statistics
+                torch.manual_seed(1)
+                bn.running_mean.uniform_(-0.2, 0.2)
+                bn.running_var.uniform_(0.5, 2.0)
+                bn.weight.data.uniform_(0.5, 1.5)
+    full.eval(), pooled.eval()
+    x = torch.randn(2, 64, 7, 9)
+    with torch.no_grad():
+        torch.testing.assert_close(pooled(x), full(x), rtol=1e-5, atol=1e-5)
+        for t in range(1, steps + 1):
+            torch.testing.assert_close(pooled.forward_steps(x, t),
+                                       full.forward_steps(x, t),
+                                       rtol=1e-5, atol=1e-5)
+
+
+def test_pooled_tops_skip_the_early_full_size_conv3():
+    from torch.utils.flop_counter import FlopCounterMode
+    blk = TDBottleneck(64, 16, reduction=4).eval()
+    x = torch.randn(1, 64, 8, 8)
+    counts = {}
+    for pool in (False, True):
+        blk.pool_early_tops = pool
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            blk(x)
+        counts[pool] = counter.get_total_flops() // 2
+    full_conv3 = 16 * 64 * 8 * 8
+    assert counts[False] - counts[True] == full_conv3 - 16 * 64
+    blk.train()  # batch statistics: the full top is needed
+    assert not blk._can_pool_top(blk.bn3)

@@ -135,6 +135,12 @@ class TDAMResNet(BaseModule):
             the first pass instead of with mean 0 / variance 1 (which matters
             with ``norm_eval=True``). Leave False when the checkpoint has the
             per-step norms (a TDAM checkpoint). Defaults to False.
+        pool_early_tops (bool): In Bottleneck blocks, compute every top
+            but the last only as its global average when that is exact (BN
+            with running statistics: evaluation or ``norm_eval``); see
+            :class:`~td_plugins.models.layers.TDBottleneck`. Same outputs,
+            fewer MACs (ResNet-50 joint T=2 m=1: 4.10 instead of 4.55 G).
+            Defaults to True.
         init_cfg (dict | list, optional): mmengine init config. Defaults to
             None.
 
@@ -154,6 +160,7 @@ class TDAMResNet(BaseModule):
                  norm_cfg: Optional[dict] = None, norm_eval: bool = False,
                  with_cp: bool = False, zero_init_residual: bool = True,
                  step_norms_from_step0: bool = False,
+                 pool_early_tops: bool = True,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if depth not in _ARCH:
@@ -190,7 +197,8 @@ class TDAMResNet(BaseModule):
             plain, td, layers, td_blocks,
             dict(td_mode=td_mode, feedback_distance=feedback_distance,
                  num_steps=num_steps, reduction=reduction, order=td_order,
-                 widths=td_widths, with_cp=with_cp))
+                 widths=td_widths, with_cp=with_cp,
+                 pool_early_tops=pool_early_tops))
         net = tv.ResNet(factory, list(layers),
                         norm_layer=_norm_layer(norm_cfg),
                         zero_init_residual=zero_init_residual)

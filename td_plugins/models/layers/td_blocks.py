@@ -28,7 +28,7 @@ import torch.nn as nn
 import torch.utils.checkpoint as cp
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from .td_attention import TopDownAttention
+from .td_attention import TopDownAttention, _gap
 
 __all__ = ['TDBasicBlock', 'TDBottleneck', 'FEEDBACK_DISTANCES',
            'check_td_block_args']
@@ -61,10 +61,11 @@ class _TDMixin:
                  td_mode: str, feedback_distance: int, num_steps: int,
                  reduction: int, order: str, widths: str,
                  norm_layer: Callable[[int], nn.Module],
-                 with_cp: bool) -> None:
+                 with_cp: bool, pool_early_tops: bool) -> None:
         self.feedback_distance = feedback_distance
         self.num_steps = num_steps
         self.with_cp = with_cp
+        self.pool_early_tops = pool_early_tops
         self.td = TopDownAttention(bottom_channels, top_channels,
                                    mode=td_mode, reduction=reduction,
                                    order=order, widths=widths)
@@ -73,24 +74,44 @@ class _TDMixin:
                 channels = getattr(self, conv).out_channels
                 setattr(self, f'{bn}_{t}', norm_layer(channels))
 
-    def _rerun(self, x: torch.Tensor, t: int) -> torch.Tensor:
+    # Whether the last conv between bottom and top is a 1x1, stride-1,
+    # bias-free convolution (so it commutes with global average pooling).
+    _pointwise_last = False
+
+    def _can_pool_top(self, norm: nn.Module) -> bool:
+        """True when a step's top is only needed as its global average and
+        that average can be taken *before* the last conv and norm, exactly:
+        the conv is pointwise and the norm is a BN using running statistics
+        (per-channel affine). Only m >= 1: with m = 0 the top is also the
+        bottom."""
+        return (self.pool_early_tops and self._pointwise_last
+                and self.feedback_distance >= 1
+                and isinstance(norm, nn.modules.batchnorm._BatchNorm)
+                and norm.track_running_stats and not norm.training)
+
+    def _rerun(self, x: torch.Tensor, t: int,
+               last: bool = True) -> torch.Tensor:
+        """Re-run the m convs from the attended bottom ``x`` with step t's
+        norms; unless ``last``, return only the pooled top when exact."""
         chain = self._chains[self.feedback_distance]
         for i, (conv, bn) in enumerate(chain):
-            x = getattr(self, f'{bn}_{t}')(getattr(self, conv)(x))
+            norm = getattr(self, f'{bn}_{t}')
+            if i == len(chain) - 1 and not last and self._can_pool_top(norm):
+                x = _gap(x)
+            x = norm(getattr(self, conv)(x))
             if i < len(chain) - 1:
                 x = self.relu(x)
         return x
 
     def _steps(self, bottom: torch.Tensor, top: torch.Tensor,
-               steps: Optional[int] = None) -> torch.Tensor:
-        """Run steps 1..T-1 (or ..steps-1) and return the last top."""
-        steps = self.num_steps if steps is None else steps
+               steps: int) -> torch.Tensor:
+        """Run steps 1..steps-1 and return the last top."""
         for t in range(1, steps):
             if self.feedback_distance == 0:
                 top = self.td(top, top)
             else:
                 bottom = self.td(bottom, top)
-                top = self._rerun(bottom, t)
+                top = self._rerun(bottom, t, last=t == steps - 1)
         return top
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -100,8 +121,9 @@ class _TDMixin:
 
     def _forward(self, x: torch.Tensor,
                  steps: Optional[int] = None) -> torch.Tensor:
+        steps = self.num_steps if steps is None else steps
         identity = x if self.downsample is None else self.downsample(x)
-        bottom, top = self._first_step(x)
+        bottom, top = self._first_step(x, last=steps == 1)
         top = self._steps(bottom, top, steps)
         top += identity  # in place, as torchvision's blocks (a BN output)
         return self.relu(top)
@@ -133,6 +155,12 @@ class TDBottleneck(_TDMixin, Bottleneck):
         widths (str): ``'code'`` or ``'paper'``. Defaults to ``'code'``.
         with_cp (bool): Gradient checkpointing of the block. Defaults to
             False.
+        pool_early_tops (bool): Every top but the last is used only through
+            its global average (the searchlight's input); when the last conv
+            is pointwise and its BN uses running statistics (evaluation, or
+            ``norm_eval``), average *before* that conv and BN, which is the
+            same function without the full-size conv (ResNet-50: 4.55 ->
+            4.10 GMACs at inference). Defaults to True.
 
     Example:
         >>> import torch, torch.nn as nn
@@ -157,7 +185,7 @@ class TDBottleneck(_TDMixin, Bottleneck):
                  td_mode: str = 'joint', feedback_distance: int = 1,
                  num_steps: int = 2, reduction: int = 16,
                  order: str = 'channel->spatial', widths: str = 'code',
-                 with_cp: bool = False) -> None:
+                 with_cp: bool = False, pool_early_tops: bool = True) -> None:
         check_td_block_args('Bottleneck', feedback_distance, num_steps)
         super().__init__(inplanes, planes, stride, downsample, groups,
                          base_width, dilation, norm_layer)
@@ -167,13 +195,18 @@ class TDBottleneck(_TDMixin, Bottleneck):
         bottom = {0: out, 1: width, 2: width, 3: inplanes}.get(
             feedback_distance, width)
         self._init_td(bottom, out, td_mode, feedback_distance, num_steps,
-                      reduction, order, widths, norm_layer, with_cp)
+                      reduction, order, widths, norm_layer, with_cp,
+                      pool_early_tops)
 
-    def _first_step(self, x: torch.Tensor) -> List[torch.Tensor]:
+    _pointwise_last = True  # conv3 is 1x1, stride 1, no bias
+
+    def _first_step(self, x: torch.Tensor,
+                    last: bool = True) -> List[torch.Tensor]:
         m = self.feedback_distance
         out1 = self.relu(self.bn1(self.conv1(x)))
         out2 = self.relu(self.bn2(self.conv2(out1)))
-        top = self.bn3(self.conv3(out2))
+        pooled = not last and self._can_pool_top(self.bn3)
+        top = self.bn3(self.conv3(_gap(out2) if pooled else out2))
         bottom = {0: top, 1: out2, 2: out1, 3: x}[m]
         return [bottom, top]
 
@@ -202,16 +235,18 @@ class TDBasicBlock(_TDMixin, BasicBlock):
                  td_mode: str = 'joint', feedback_distance: int = 1,
                  num_steps: int = 2, reduction: int = 16,
                  order: str = 'channel->spatial', widths: str = 'code',
-                 with_cp: bool = False) -> None:
+                 with_cp: bool = False, pool_early_tops: bool = True) -> None:
         check_td_block_args('BasicBlock', feedback_distance, num_steps)
         super().__init__(inplanes, planes, stride, downsample, groups,
                          base_width, dilation, norm_layer)
         norm_layer = norm_layer or nn.BatchNorm2d
         bottom = inplanes if feedback_distance == 2 else planes
         self._init_td(bottom, planes, td_mode, feedback_distance, num_steps,
-                      reduction, order, widths, norm_layer, with_cp)
+                      reduction, order, widths, norm_layer, with_cp,
+                      pool_early_tops)
 
-    def _first_step(self, x: torch.Tensor) -> List[torch.Tensor]:
+    def _first_step(self, x: torch.Tensor,
+                    last: bool = True) -> List[torch.Tensor]:
         out1 = self.relu(self.bn1(self.conv1(x)))
         top = self.bn2(self.conv2(out1))
         return [out1 if self.feedback_distance == 1 else x, top]
