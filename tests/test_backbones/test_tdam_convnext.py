@@ -108,8 +108,10 @@ def test_plain_weights_load_with_exactly_the_td_parameters_missing(
 
 
 def test_mmpretrain_classifier_checkpoint_loads(tmp_path):
+    from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
     from mmpretrain.registry import MODELS
+    init_default_scope('mmpretrain')  # (earlier tests may leave another)
     head = dict(type='LinearClsHead', num_classes=10, in_channels=128)
     plain = MODELS.build(dict(type='ImageClassifier', head=head,
                               backbone=dict(type='ConvNeXt', arch=SMALL)))

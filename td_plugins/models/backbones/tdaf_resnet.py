@@ -22,22 +22,15 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 
 from ...registry import MODELS
+from .resnet_common import RESNET_ARCH, TorchvisionStagesMixin
 from ..layers import (MultiFlowBatchNorm, MultiFlowBatchNorm2d, R2DNS,
                       check_r2dns_args)
 
 __all__ = ['TDAFResNet']
 
-_ARCH = {
-    18: ('BasicBlock', (2, 2, 2, 2)),
-    34: ('BasicBlock', (3, 4, 6, 3)),
-    50: ('Bottleneck', (3, 4, 6, 3)),
-    101: ('Bottleneck', (3, 4, 23, 3)),
-    152: ('Bottleneck', (3, 8, 36, 3)),
-}
-
 
 @MODELS.register_module()
-class TDAFResNet(BaseModule):
+class TDAFResNet(TorchvisionStagesMixin, BaseModule):
     """ResNet-18/34/50/101/152 with TDAF's recursive flows (2D).
 
     Args:
@@ -75,6 +68,8 @@ class TDAFResNet(BaseModule):
         [(1, 64, 56, 65), (1, 128, 28, 33), (1, 256, 14, 17), (1, 512, 7, 9)]
     """
 
+    _norm_types = (MultiFlowBatchNorm, )  # what norm_eval freezes
+
     def __init__(self, depth: int, num_flows: int = 3, anar: int = 3,
                  eta: float = 0.5, dsf: str = 'avg_pool',
                  out_indices: Sequence[int] = (0, 1, 2, 3),
@@ -83,9 +78,9 @@ class TDAFResNet(BaseModule):
                  width_per_group: int = 64,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if depth not in _ARCH:
-            raise ValueError(f'depth must be one of {tuple(_ARCH)}, got '
-                             f'{depth!r}')
+        if depth not in RESNET_ARCH:
+            raise ValueError(f'depth must be one of {tuple(RESNET_ARCH)}, '
+                             f'got {depth!r}')
         if not out_indices or not all(
                 isinstance(i, int) and 0 <= i < 4 for i in out_indices):
             raise ValueError(f'out_indices must be stage indices in [0, 3], '
@@ -94,7 +89,7 @@ class TDAFResNet(BaseModule):
             raise ValueError(f'frozen_stages must be an integer in [-1, 4], '
                              f'got {frozen_stages!r}')
         from torchvision.models import resnet as tv
-        block_name, layers = _ARCH[depth]
+        block_name, layers = RESNET_ARCH[depth]
         for name, value in (('groups', groups),
                             ('width_per_group', width_per_group)):
             if isinstance(value, bool) or not isinstance(value, int) \
@@ -127,29 +122,7 @@ class TDAFResNet(BaseModule):
                            zero_init_anar=zero_init_anar)
         self._freeze_stages()
 
-    @property
-    def stages(self) -> List[nn.Module]:
-        return [self.layer1, self.layer2, self.layer3, self.layer4]
-
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         stem = (self.conv1, self.bn1, self.relu, self.maxpool)
         outs = self.r2dns(x, self.stages, stem=stem)
         return tuple(outs[i] for i in self.out_indices)
-
-    def _freeze_stages(self) -> None:
-        if self.frozen_stages < 0:
-            return
-        frozen = [self.conv1, self.bn1] + self.stages[:self.frozen_stages]
-        for module in frozen:
-            module.eval()
-            for p in module.parameters():
-                p.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'TDAFResNet':
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, MultiFlowBatchNorm):
-                    m.eval()
-        return self

@@ -44,8 +44,7 @@ import torch.nn as nn
 import torch.utils.checkpoint as cp
 
 from ...registry import MODELS
-from ..layers.td_attention import (TD_MODES, TD_ORDERS, TD_WIDTHS,
-                                   TopDownAttention)
+from ..layers.td_attention import TopDownAttention, check_td_args
 
 __all__ = ['TDAMConvNeXt', 'tdam_convnext_class', 'td_convnext_block_class',
            'CONVNEXT_FEEDBACK_DISTANCES', 'check_td_convnext_args']
@@ -60,34 +59,10 @@ _CLASS: Optional[type] = None
 def check_td_convnext_args(td_mode: str, feedback_distance: int,
                            num_steps: int, reduction: int, td_order: str,
                            td_widths: str) -> None:
-    """Refuse TD arguments the ConvNeXt block does not support.
-
-    Raises:
-        ValueError: naming the argument and its valid values.
-    """
-    if td_mode not in TD_MODES:
-        raise ValueError(
-            f'td_mode must be one of {TD_MODES}, got {td_mode!r}')
-    if isinstance(feedback_distance, bool) or \
-            feedback_distance not in CONVNEXT_FEEDBACK_DISTANCES:
-        raise ValueError(
-            f'feedback_distance must be one of {CONVNEXT_FEEDBACK_DISTANCES} '
-            f'for ConvNeXt (the official TD-ConvNeXt has no other), got '
-            f'{feedback_distance!r}')
-    if isinstance(num_steps, bool) or not isinstance(num_steps, int) \
-            or num_steps < 1:
-        raise ValueError(
-            f'num_steps must be an integer >= 1, got {num_steps!r}')
-    if isinstance(reduction, bool) or not isinstance(reduction, int) \
-            or reduction < 1:
-        raise ValueError(
-            f'reduction must be a positive integer, got {reduction!r}')
-    if td_order not in TD_ORDERS:
-        raise ValueError(
-            f'td_order must be one of {TD_ORDERS}, got {td_order!r}')
-    if td_widths not in TD_WIDTHS:
-        raise ValueError(
-            f'td_widths must be one of {TD_WIDTHS}, got {td_widths!r}')
+    """Refuse TD arguments ConvNeXt does not support (see
+    :func:`~td_plugins.models.layers.td_attention.check_td_args`)."""
+    check_td_args(td_mode, feedback_distance, CONVNEXT_FEEDBACK_DISTANCES, 'ConvNeXt',
+                  num_steps, reduction, td_order, td_widths)
 
 
 def td_convnext_block_class() -> type:

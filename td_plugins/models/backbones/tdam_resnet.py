@@ -19,18 +19,11 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 
 from ...registry import MODELS
+from .resnet_common import RESNET_ARCH, TorchvisionStagesMixin
 from ..layers import TDBasicBlock, TDBottleneck, check_td_block_args
 from ..layers.td_attention import TD_MODES, TD_ORDERS, TD_WIDTHS
 
 __all__ = ['TDAMResNet', 'default_td_blocks']
-
-_ARCH = {
-    18: ('BasicBlock', (2, 2, 2, 2)),
-    34: ('BasicBlock', (3, 4, 6, 3)),
-    50: ('Bottleneck', (3, 4, 6, 3)),
-    101: ('Bottleneck', (3, 4, 23, 3)),
-    152: ('Bottleneck', (3, 8, 36, 3)),
-}
 
 # Official layer3 lists (spec 1.4); indices past the stage are dropped, as
 # the official code silently does.
@@ -43,7 +36,7 @@ _LAYER3_BLOCKS = {
 def default_td_blocks(depth: int, td_stages: Sequence[int] = (2, 3)
                       ) -> List[List[int]]:
     """The official code's TD blocks per stage for ``depth``."""
-    layers = _ARCH[depth][1]
+    layers = RESNET_ARCH[depth][1]
     blocks: List[List[int]] = []
     for stage, n in enumerate(layers):
         if stage not in td_stages:
@@ -95,7 +88,7 @@ def _norm_layer(norm_cfg: Optional[dict]):
 
 
 @MODELS.register_module()
-class TDAMResNet(BaseModule):
+class TDAMResNet(TorchvisionStagesMixin, BaseModule):
     """ResNet with TDAM blocks (2D), torchvision parameter layout.
 
     Args:
@@ -163,10 +156,10 @@ class TDAMResNet(BaseModule):
                  pool_early_tops: bool = True,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if depth not in _ARCH:
-            raise ValueError(f'depth must be one of {tuple(_ARCH)}, got '
-                             f'{depth!r}')
-        block_name, layers = _ARCH[depth]
+        if depth not in RESNET_ARCH:
+            raise ValueError(f'depth must be one of {tuple(RESNET_ARCH)}, '
+                             f'got {depth!r}')
+        block_name, layers = RESNET_ARCH[depth]
         if td_mode not in TD_MODES:
             raise ValueError(
                 f'td_mode must be one of {TD_MODES}, got {td_mode!r}')
@@ -250,10 +243,6 @@ class TDAMResNet(BaseModule):
                 f'td_blocks must be four lists of block indices, one per '
                 f'stage, within {ranges}; got {td_blocks!r}')
 
-    @property
-    def stages(self) -> List[nn.Module]:
-        return [self.layer1, self.layer2, self.layer3, self.layer4]
-
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         outs = []
@@ -279,24 +268,6 @@ class TDAMResNet(BaseModule):
                     block, 'forward_steps') else block(y)
             outs.append(y)
         return outs
-
-    def _freeze_stages(self) -> None:
-        if self.frozen_stages < 0:
-            return
-        frozen = [self.conv1, self.bn1] + self.stages[:self.frozen_stages]
-        for module in frozen:
-            module.eval()
-            for p in module.parameters():
-                p.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'TDAMResNet':
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.eval()
-        return self
 
     def td_parameter_names(self) -> Dict[str, List[str]]:
         """Names of the parameters TDAM adds, per kind (for load reports)."""

@@ -78,19 +78,14 @@ from ...registry import MODELS
 from ..layers.td_attention import (TD_MODES, TD_ORDERS, TD_WIDTHS,
                                    TopDownAttention)
 from ..layers.td_blocks import FEEDBACK_DISTANCES
+from .resnet_common import RESNET_ARCH
 from .tdam_resnet import default_td_blocks
 
 __all__ = ['TDAMResNet3d', 'tdam_resnet3d_class', 'td_block3d_classes',
            'check_tdam3d_args']
 
-# depth -> (block kind, blocks per stage), as mmaction's ResNet3d.
-_ARCH = {
-    18: ('BasicBlock', (2, 2, 2, 2)),
-    34: ('BasicBlock', (3, 4, 6, 3)),
-    50: ('Bottleneck', (3, 4, 6, 3)),
-    101: ('Bottleneck', (3, 4, 23, 3)),
-    152: ('Bottleneck', (3, 8, 36, 3)),
-}
+# depth -> (block kind, blocks per stage): mmaction's ResNet3d has the same.
+_ARCH = RESNET_ARCH
 
 # Names of the per-step norms: ``bn{n}_{t}`` (norm of conv{n}, step t >= 1).
 _STEP_NORM = re.compile(r'^bn(\d)_(\d+)$')

@@ -33,7 +33,8 @@ from typing import Tuple
 import torch
 import torch.nn as nn
 
-__all__ = ['TopDownAttention', 'TD_MODES', 'TD_ORDERS', 'TD_WIDTHS']
+__all__ = ['TopDownAttention', 'TD_MODES', 'TD_ORDERS', 'TD_WIDTHS',
+           'check_td_args']
 
 TD_MODES = ('joint', 'top')
 TD_ORDERS = ('channel->spatial', 'parallel', 'channel')
@@ -43,6 +44,35 @@ TD_WIDTHS = ('code', 'paper')
 def _check_choice(name: str, value: object, valid: Tuple[str, ...]) -> None:
     if value not in valid:
         raise ValueError(f'{name} must be one of {valid}, got {value!r}')
+
+
+def _positive_int(name: str, value: object, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f'{name} must be {what}, got {value!r}')
+
+
+def check_td_args(td_mode: str, feedback_distance: int,
+                  valid_distances: Tuple[int, ...], block: str,
+                  num_steps: int, reduction: int = 16,
+                  td_order: str = 'channel->spatial',
+                  td_widths: str = 'code') -> None:
+    """Refuse TD arguments a backbone's block does not support, each with a
+    message naming the argument and its valid values.
+
+    Args:
+        valid_distances (tuple): The feedback distances m of ``block``.
+        block (str): The block's name, for the message.
+    """
+    _check_choice('td_mode', td_mode, TD_MODES)
+    if isinstance(feedback_distance, bool) or \
+            feedback_distance not in valid_distances:
+        raise ValueError(f'feedback_distance must be one of '
+                         f'{tuple(valid_distances)} for {block}, got '
+                         f'{feedback_distance!r}')
+    _positive_int('num_steps', num_steps, 'an integer >= 1')
+    _positive_int('reduction', reduction, 'a positive integer')
+    _check_choice('td_order', td_order, TD_ORDERS)
+    _check_choice('td_widths', td_widths, TD_WIDTHS)
 
 
 def _gap(x: torch.Tensor) -> torch.Tensor:
