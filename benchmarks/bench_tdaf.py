@@ -32,8 +32,8 @@ import torch.nn as nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root
 from benchmarks.harness import (MALLOC_ENV, Case, count_macs,  # noqa: E402
-                                reexec_with_fixed_malloc, run_cases,
-                                to_markdown)
+                                emit_report, reexec_with_fixed_malloc,
+                                run_cases, to_markdown)
 
 OUT = Path(__file__).resolve().parent / 'results' / 'tdaf.md'
 BATCH, SIZE = 8, 224
@@ -211,11 +211,7 @@ def main() -> None:
              'beyond the kernels it calls. time - pieces is what the R2DNS '
              'wrapper itself adds (flow loop, multi-flow BN, DSF).',
              f'Allocator: {malloc}.\n']
-    text = '\n'.join(sections + table)
-    print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
-    print(f'wrote {args.out}', file=sys.stderr)
+    emit_report('\n'.join(sections + table), args.out)
 
 
 if __name__ == '__main__':

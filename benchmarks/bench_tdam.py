@@ -23,8 +23,8 @@ import torch.nn as nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root
 from benchmarks.harness import (MALLOC_ENV, Case, count_macs,  # noqa: E402
-                                reexec_with_fixed_malloc, run_cases,
-                                to_markdown)
+                                emit_report, reexec_with_fixed_malloc,
+                                run_cases, to_markdown)
 
 OUT = Path(__file__).resolve().parent / 'results' / 'tdam.md'
 BATCH, SIZE = 8, 224
@@ -137,11 +137,7 @@ def main() -> None:
         'MACs: `torch.utils.flop_counter` (convolutions, matrix products '
         'and the attention\'s spatial sums), whole batch.',
         f'Allocator: {malloc}.\n']
-    text = '\n'.join(sections + table)
-    print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
-    print(f'wrote {args.out}', file=sys.stderr)
+    emit_report('\n'.join(sections + table), args.out)
 
 
 if __name__ == '__main__':

@@ -78,7 +78,7 @@ import torch
 from torch import nn
 
 __all__ = ['Case', 'Result', 'run_cases', 'to_markdown', 'write_markdown',
-           'main', 'MALLOC_ENV', 'reexec_with_fixed_malloc']
+           'main', 'MALLOC_ENV', 'reexec_with_fixed_malloc', 'emit_report']
 
 # glibc frees blocks above its (dynamic) mmap threshold back to the kernel, so
 # an activation of tens of MB can be page-faulted in afresh on every call in
@@ -635,6 +635,16 @@ def write_markdown(results: Sequence[Result], path: str | os.PathLike,
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(to_markdown(results, title=title))
+    return path
+
+
+def emit_report(text: str, out: str | os.PathLike) -> Path:
+    """Print a bench script's markdown report and write it to ``out``."""
+    print(text)
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    print(f'wrote {path}', file=sys.stderr)
     return path
 
 

@@ -213,3 +213,31 @@ def test_main_cli(tmp_path, capsys):
     assert '| c |' in printed and 'n/a' in printed
     with pytest.raises(SystemExit):  # argparse error for a bad baseline
         main(_recorded_cases([]), 'zzz', ['--repeats', '1'])
+
+
+def test_denormals_are_flushed_during_a_run_only():
+    tiny = torch.tensor([1e-39])  # a float32 denormal
+    seen = []
+
+    class Probe(nn.Module):
+        def forward(self, x):
+            seen.append(float((x * tiny)[0]))  # 0 when flushed
+            return x
+
+    run_cases([Case('p', Probe, lambda: torch.ones(1))], 'p', warmup=0,
+              repeats=1, measure_memory=False)
+    assert seen and all(v == 0.0 for v in seen)
+    assert float(torch.ones(1) * tiny) != 0.0  # switched off again
+
+
+def test_fixed_malloc_reexec_is_a_no_op_once_set(monkeypatch):
+    for key, value in harness.MALLOC_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(harness.os, 'execv', lambda *a: pytest.fail('exec'))
+    harness.reexec_with_fixed_malloc()  # returns without exec
+
+
+def test_emit_report_prints_and_writes(tmp_path, capsys):
+    path = harness.emit_report('# title\n', tmp_path / 'sub' / 'r.md')
+    assert path.read_text() == '# title\n'
+    assert '# title' in capsys.readouterr().out

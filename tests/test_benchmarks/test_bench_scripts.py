@@ -1,0 +1,28 @@
+"""The per-method bench scripts build what they say they time."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from benchmarks import bench_tdaf, bench_tdam  # noqa: E402
+
+
+def test_tdaf_pieces_are_every_stage_and_anar_call():
+    calls = bench_tdaf.tdaf_shapes()
+    names = [name for name, _ in calls]
+    # 3 flows: stem and layer1-2 in all three, layer3 in two, layer4 in one;
+    # ANARs gate flows 2-3 of stages 1-2 and flow 3 of stage 3.
+    assert sorted(names) == sorted(
+        ['stem'] * 3 + ['layer1'] * 3 + ['layer2'] * 3 + ['layer3'] * 2 +
+        ['layer4'] + ['anar1'] * 2 + ['anar2'] * 2 + ['anar3'])
+    stem_sizes = sorted(shapes[0][-1] for name, shapes in calls
+                        if name == 'stem')
+    assert stem_sizes == [56, 112, 224]
+
+
+def test_tdam_bench_models():
+    base, tdam = bench_tdam.resnet50(), bench_tdam.tdam_r50()
+    n = sum(p.numel() for p in tdam.parameters())
+    assert n == 27_645_992
+    assert sum(p.numel() for p in base.parameters()) == 25_557_032
+    full = bench_tdam.tdam_r50_full_tops()
+    assert not full.backbone.layer3[0].pool_early_tops
