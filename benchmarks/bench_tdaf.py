@@ -186,7 +186,8 @@ def main() -> None:
                      f'batch {BATCH}, {SIZE}x{SIZE}, {layout}')
             sections.append(to_markdown(results, title=title))
             sections.append(to_markdown(
-                results[:1] + piece_results, title=f'{title}: the plain stages and the '
+                results[:1] + piece_results,
+                title=f'{title}: the plain stages and the '
                 f'ANARs alone, on the shapes TDAF runs them on'))
             time_ratio = results[1].ratio
             piece_ratio = sum(r.ratio for r in piece_results)

@@ -70,7 +70,8 @@ def test_forward_steps_stops_early():
         torch.testing.assert_close(blk.forward_steps(x, 1), plain(x))
         torch.testing.assert_close(blk.forward_steps(x, 3), blk(x))
         assert not torch.allclose(blk.forward_steps(x, 2), blk(x))
-    with pytest.raises(ValueError, match=r'steps must be in \[1, 3\]'):
+    with pytest.raises(ValueError,
+                       match=r'steps must be an integer in \[1, 3\]'):
         blk.forward_steps(x, 4)
 
 

@@ -41,10 +41,10 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-import torch.utils.checkpoint as cp
 
 from ...registry import MODELS
 from ..layers.td_attention import TopDownAttention, check_td_args
+from ..layers.td_blocks import TDStepsMixin
 
 __all__ = ['TDAMConvNeXt', 'tdam_convnext_class', 'td_convnext_block_class',
            'CONVNEXT_FEEDBACK_DISTANCES', 'check_td_convnext_args']
@@ -61,8 +61,8 @@ def check_td_convnext_args(td_mode: str, feedback_distance: int,
                            td_widths: str) -> None:
     """Refuse TD arguments ConvNeXt does not support (see
     :func:`~td_plugins.models.layers.td_attention.check_td_args`)."""
-    check_td_args(td_mode, feedback_distance, CONVNEXT_FEEDBACK_DISTANCES, 'ConvNeXt',
-                  num_steps, reduction, td_order, td_widths)
+    check_td_args(td_mode, feedback_distance, CONVNEXT_FEEDBACK_DISTANCES,
+                  'ConvNeXt', num_steps, reduction, td_order, td_widths)
 
 
 def td_convnext_block_class() -> type:
@@ -72,7 +72,7 @@ def td_convnext_block_class() -> type:
         return _BLOCK
     from mmpretrain.models.backbones.convnext import ConvNeXtBlock
 
-    class TDConvNeXtBlock(ConvNeXtBlock):
+    class TDConvNeXtBlock(TDStepsMixin, ConvNeXtBlock):
         """mmpretrain's ConvNeXt block with TDAM steps (module docstring).
 
         Args:
@@ -167,26 +167,6 @@ def td_convnext_block_class() -> type:
             if self.gamma is not None:
                 out = out.mul(self.gamma.view(1, -1, 1, 1))
             return x + self.drop_path(out)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            if self.with_cp and x.requires_grad:
-                return cp.checkpoint(self._forward, x, use_reentrant=False)
-            return self._forward(x)
-
-        def forward_steps(self, x: torch.Tensor,
-                          steps: Optional[int] = None) -> torch.Tensor:
-            """Forward with only the first ``steps`` steps (1..T), as the
-            official per-step evaluation does."""
-            steps = self.num_steps if steps is None else steps
-            if isinstance(steps, bool) or not isinstance(steps, int) or \
-                    not 1 <= steps <= self.num_steps:
-                raise ValueError(f'steps must be an integer in [1, '
-                                 f'{self.num_steps}], got {steps!r}')
-            return self._forward(x, steps)
-
-        def extra_repr(self) -> str:
-            return (f'feedback_distance={self.feedback_distance}, '
-                    f'num_steps={self.num_steps}')
 
     _BLOCK = TDConvNeXtBlock
     return _BLOCK

@@ -57,11 +57,11 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-import torch.utils.checkpoint as cp
 from mmengine.logging import print_log
 
 from ...registry import MODELS
 from ..layers.td_attention import TopDownAttention, check_td_args
+from ..layers.td_blocks import TDStepsMixin
 
 __all__ = ['TDAMMobileNetV3', 'tdam_mobilenet_v3_class',
            'td_inverted_residual_class', 'MOBILENET_FEEDBACK_DISTANCES',
@@ -78,8 +78,8 @@ def check_td_mobilenet_args(td_mode: str, feedback_distance: int,
                             td_widths: str) -> None:
     """Refuse TD arguments MobileNetV3 does not support (see
     :func:`~td_plugins.models.layers.td_attention.check_td_args`)."""
-    check_td_args(td_mode, feedback_distance, MOBILENET_FEEDBACK_DISTANCES, 'MobileNetV3',
-                  num_steps, reduction, td_order, td_widths)
+    check_td_args(td_mode, feedback_distance, MOBILENET_FEEDBACK_DISTANCES,
+                  'MobileNetV3', num_steps, reduction, td_order, td_widths)
 
 
 def se_layers(arch_setting: Sequence[Sequence[Any]]) -> Tuple[int, ...]:
@@ -96,7 +96,7 @@ def td_inverted_residual_class() -> type:
     from mmcv.cnn import build_norm_layer
     from mmpretrain.models.utils import InvertedResidual
 
-    class TDInvertedResidual(InvertedResidual):
+    class TDInvertedResidual(TDStepsMixin, InvertedResidual):
         """mmpretrain's inverted residual with TDAM instead of SE.
 
         See the module docstring for bottom, top and the steps.
@@ -201,20 +201,6 @@ def td_inverted_residual_class() -> type:
                 return x + self.drop_path(top)
             return top
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            if self.with_cp and x.requires_grad:
-                return cp.checkpoint(self._forward, x, use_reentrant=False)
-            return self._forward(x)
-
-        def forward_steps(self, x: torch.Tensor,
-                          steps: Optional[int] = None) -> torch.Tensor:
-            """Forward with only the first ``steps`` steps (1..T)."""
-            steps = self.num_steps if steps is None else steps
-            if isinstance(steps, bool) or not isinstance(steps, int) or \
-                    not 1 <= steps <= self.num_steps:
-                raise ValueError(f'steps must be an integer in [1, '
-                                 f'{self.num_steps}], got {steps!r}')
-            return self._forward(x, steps)
 
         def _load_from_state_dict(self, state_dict: dict, prefix: str,
                                   local_metadata: dict, strict: bool,
@@ -237,10 +223,6 @@ def td_inverted_residual_class() -> type:
                     f'TDAM replaces the SE module of this layer: ignored '
                     f'{len(dropped)} checkpoint tensors {se_prefix}*',
                     logger='current')
-
-        def extra_repr(self) -> str:
-            return (f'feedback_distance={self.feedback_distance}, '
-                    f'num_steps={self.num_steps}')
 
     _BLOCK = TDInvertedResidual
     return _BLOCK

@@ -121,7 +121,7 @@ def tdam_classifier_class() -> type:
 
 
 @MODELS.register_module(name='TDAMClassifier')
-def TDAMClassifier(**kwargs: Any) -> nn.Module:  # noqa: N802 (a class to users)
+def TDAMClassifier(**kwargs: Any) -> nn.Module:  # noqa: N802 (a class)
     """Build the TDAM ``ImageClassifier`` (mmpretrain imported on first use).
 
     See :func:`tdam_classifier_class` for the arguments.

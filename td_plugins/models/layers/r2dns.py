@@ -189,8 +189,8 @@ class R2DNS(nn.Module):
                 anar = self.anars[i]
                 set_flow(anar, k - 1)
                 g = anar(outs[k - 1], out_size=outs[k].shape[2:])
-                outs[k] = self.gate(outs[k], g,
-                                    inplace=_can_overwrite(outs[k], g, feats[k]))
+                inplace = _can_overwrite(outs[k], g, feats[k])
+                outs[k] = self.gate(outs[k], g, inplace=inplace)
                 stage_maps.append(g)
             maps.append(stage_maps)
             feats = outs

@@ -130,7 +130,8 @@ class TopDownAttention(nn.Module):
                 f'top_channels={top_channels}, '
                 f'bottom_channels={bottom_channels}')
         conv = nn.Conv2d if dims == 2 else nn.Conv3d
-        self.mode, self.order, self.widths, self.dims = mode, order, widths, dims
+        self.mode, self.order = mode, order
+        self.widths, self.dims = widths, dims
         self.top_fc = conv(top_channels, rd, 1, bias=False)
         if mode == 'joint':
             self.bottom_fc = conv(bottom_channels, rd_bottom, 1, bias=False)

@@ -30,8 +30,8 @@ from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from .td_attention import TopDownAttention, _gap
 
-__all__ = ['TDBasicBlock', 'TDBottleneck', 'FEEDBACK_DISTANCES',
-           'check_td_block_args']
+__all__ = ['TDBasicBlock', 'TDBottleneck', 'TDStepsMixin',
+           'FEEDBACK_DISTANCES', 'check_td_block_args']
 
 # Valid m per block type.
 FEEDBACK_DISTANCES = {'BasicBlock': (1, 2), 'Bottleneck': (0, 1, 2, 3)}
@@ -50,7 +50,34 @@ def check_td_block_args(block: str, feedback_distance: int,
             f'num_steps must be an integer >= 1, got {num_steps!r}')
 
 
-class _TDMixin:
+class TDStepsMixin:
+    """``forward``, ``forward_steps`` and ``extra_repr`` of any block with
+    TD steps (ResNet, ConvNeXt, MobileNetV3): the block defines
+    ``_forward(x, steps=None)`` and the attributes ``num_steps``,
+    ``feedback_distance`` and ``with_cp``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.with_cp and x.requires_grad:
+            return cp.checkpoint(self._forward, x, use_reentrant=False)
+        return self._forward(x)
+
+    def forward_steps(self, x: torch.Tensor,
+                      steps: Optional[int] = None) -> torch.Tensor:
+        """Forward with only the first ``steps`` steps (t = 1..T; None is
+        T), as the official per-step evaluation does."""
+        steps = self.num_steps if steps is None else steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or \
+                not 1 <= steps <= self.num_steps:
+            raise ValueError(f'steps must be an integer in [1, '
+                             f'{self.num_steps}], got {steps!r}')
+        return self._forward(x, steps)
+
+    def extra_repr(self) -> str:
+        return (f'feedback_distance={self.feedback_distance}, '
+                f'num_steps={self.num_steps}')
+
+
+class _TDMixin(TDStepsMixin):
     """Step loop shared by both blocks; they define the convs to re-run."""
 
     # (conv, norm prefix) of the convs between bottom and top, in order,
@@ -114,11 +141,6 @@ class _TDMixin:
                 top = self._rerun(bottom, t, last=t == steps - 1)
         return top
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.with_cp and x.requires_grad:
-            return cp.checkpoint(self._forward, x, use_reentrant=False)
-        return self._forward(x)
-
     def _forward(self, x: torch.Tensor,
                  steps: Optional[int] = None) -> torch.Tensor:
         steps = self.num_steps if steps is None else steps
@@ -128,15 +150,6 @@ class _TDMixin:
         top += identity  # in place, as torchvision's blocks (a BN output)
         return self.relu(top)
 
-    def forward_steps(self, x: torch.Tensor,
-                      steps: Optional[int] = None) -> torch.Tensor:
-        """Forward with only the first ``steps`` steps (t = 1..T), as the
-        official per-step evaluation does."""
-        steps = self.num_steps if steps is None else steps
-        if not 1 <= steps <= self.num_steps:
-            raise ValueError(f'steps must be in [1, {self.num_steps}], got '
-                             f'{steps!r}')
-        return self._forward(x, steps)
 
 
 class TDBottleneck(_TDMixin, Bottleneck):
