@@ -8,18 +8,20 @@ mmengine and mmcv.
 """
 from ..registry import MODELS
 from . import backbones, classifiers, heads, necks  # noqa: F401
-from .layers import (ANAR, DownsampleFunction, HalfScaleResidualGate,
-                     MultiFlowBatchNorm2d, MultiFlowBatchNorm3d,
-                     TopDownAttention)
+from .layers import (ANAR, AWConv2d, DownsampleFunction,
+                     HalfScaleResidualGate, MultiFlowBatchNorm2d,
+                     MultiFlowBatchNorm3d, TopDownAttention)
 
 # Pure layers stay free of OpenMMLab imports; they are registered here.
 MODELS.register_module(module=DownsampleFunction)
 MODELS.register_module(module=ANAR)
 MODELS.register_module(module=HalfScaleResidualGate)
 MODELS.register_module(module=TopDownAttention)
+# AW-convolution as an mmcv conv layer: conv_cfg=dict(type='td_plugins.AWConv').
+MODELS.register_module(name='AWConv', module=AWConv2d)
 # Multi-flow BN as mmcv norm layers: norm_cfg=dict(type='td_plugins.MFBN2d').
 MODELS.register_module(name='MFBN2d', module=MultiFlowBatchNorm2d)
 MODELS.register_module(name='MFBN3d', module=MultiFlowBatchNorm3d)
 
-__all__ = ['ANAR', 'DownsampleFunction', 'HalfScaleResidualGate',
+__all__ = ['ANAR', 'AWConv2d', 'DownsampleFunction', 'HalfScaleResidualGate',
            'MultiFlowBatchNorm2d', 'MultiFlowBatchNorm3d', 'TopDownAttention']

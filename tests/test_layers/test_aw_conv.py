@@ -1,0 +1,129 @@
+"""AWConv2d (AW-convolution, eqs. 4-8): the per-tap form equals the literal
+per-sample-kernel form, forward and gradients; parameter count; refusals."""
+import pytest
+import torch
+import torch.nn as nn
+
+from td_plugins.models.layers.aw_conv import AWConv2d
+
+
+def _attn_params(conv):
+    return sum(p.numel() for n, p in conv.named_parameters()
+               if n.startswith('attn'))
+
+
+def test_attention_branch_parameter_count():
+    # spec 3.4: C1*(C2/16) + (C2/16)*C2 + 2*(C2/16) + 2*C2
+    conv = AWConv2d(256, 256, 3, padding=1, bias=False)
+    assert _attn_params(conv) == 256 * 16 + 16 * 256 + 2 * 16 + 2 * 256
+    assert conv.weight.shape == (256, 256, 3, 3) and conv.bias is None
+    assert isinstance(conv, nn.Conv2d)
+
+
+@pytest.mark.parametrize('mode', ['train', 'eval'])
+@pytest.mark.parametrize('kernel,stride,padding,dilation,shape', [
+    (3, 1, 1, 1, (8, 12, 9, 7)),
+    (3, 2, 1, 1, (1, 12, 10, 13)),
+    (3, 1, 2, 2, (8, 12, 8, 11)),
+    (1, 1, 0, 1, (8, 12, 5, 6)),
+    (1, 2, 0, 1, (1, 12, 7, 7)),
+    ((3, 1), (2, 1), (1, 0), 1, (2, 12, 9, 5)),
+])
+def test_taps_form_equals_the_reference(kernel, stride, padding, dilation,
+                                        shape, mode):
+    torch.manual_seed(0)
+    conv = AWConv2d(12, 20, kernel, stride=stride, padding=padding,
+                    dilation=dilation, bias=True, reduction=4)
+    with torch.no_grad():  # non-trivial BN statistics for eval mode
+        for bn in (conv.attn_bn1, conv.attn_bn2):
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+    conv.train(mode == 'train')
+    x = torch.randn(*shape, requires_grad=True)
+    results = []
+    for impl in ('taps', 'reference'):
+        conv.impl = impl
+        out = conv(x)
+        weight = torch.randn(out.shape, generator=torch.Generator()
+                             .manual_seed(1))
+        grads = torch.autograd.grad((out * weight).sum(),
+                                    [x] + list(conv.parameters()))
+        results.append((out, grads))
+    (out_t, grads_t), (out_r, grads_r) = results
+    names = ['output', 'input'] + [n for n, _ in conv.named_parameters()]
+    # within 1e-5 of the tensor's scale: float32 sums of many terms (a
+    # weight gradient of magnitude ~100) differ in the last bits whichever
+    # order they are added in; in float64 the two forms agree to 1e-12.
+    for name, a, b in zip(names, (out_t, ) + grads_t, (out_r, ) + grads_r):
+        scale = max(b.abs().max().item(), 1.0)
+        assert (a - b).abs().max().item() <= 1e-5 * scale, name
+
+
+def test_taps_form_is_exact_in_float64():
+    torch.manual_seed(0)
+    conv = AWConv2d(6, 8, 3, stride=2, padding=1, reduction=4).double()
+    x = torch.randn(3, 6, 9, 8, dtype=torch.float64, requires_grad=True)
+    outs = []
+    for impl in ('taps', 'reference'):
+        conv.impl = impl
+        out = conv(x)
+        outs.append((out, torch.autograd.grad(out.square().sum(),
+                                              [x, conv.weight])))
+    torch.testing.assert_close(outs[0][0], outs[1][0], rtol=0, atol=1e-12)
+    for a, b in zip(outs[0][1], outs[1][1]):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-10)
+
+
+def test_batch_one_with_a_pointwise_kernel_trains():
+    conv = AWConv2d(8, 16, 1, reduction=4).train()
+    out = conv(torch.randn(1, 8, 5, 5))
+    out.sum().backward()
+    assert conv.weight.grad is not None
+
+
+def test_one_by_one_is_a_per_sample_channel_scale():
+    torch.manual_seed(0)
+    conv = AWConv2d(8, 16, 1, bias=False, reduction=4).eval()
+    x = torch.randn(2, 8, 5, 5)
+    with torch.no_grad():
+        plain = nn.functional.conv2d(x, conv.weight)
+        assert torch.allclose(conv(x), plain * (1 + conv.attention(x)),
+                              atol=1e-6)
+
+
+def test_every_parameter_gets_a_gradient():
+    conv = AWConv2d(8, 16, 3, padding=1, reduction=4)
+    conv(torch.randn(4, 8, 6, 6)).square().sum().backward()
+    for name, p in conv.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(groups=2), 'groups must be 1'),
+    (dict(reduction=32), r'reduction \(32\) must not exceed out_channels'),
+    (dict(reduction=0), 'reduction must be a positive integer'),
+    (dict(impl='fast'), r"impl must be one of \('taps', 'reference'\)"),
+    (dict(kernel_size=(3, 3, 3)), 'kernel_size must be an int or a pair'),
+    (dict(padding='same'), 'padding must be an int or a pair'),
+])
+def test_invalid_arguments_are_refused(kwargs, match):
+    args = dict(in_channels=8, out_channels=16, kernel_size=3)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        AWConv2d(**args)
+
+
+def test_wrong_input_channels_are_refused():
+    with pytest.raises(ValueError, match=r'expects \(N, 8, H, W\)'):
+        AWConv2d(8, 16, 3)(torch.rand(1, 4, 5, 5))
+
+
+@pytest.mark.parametrize('scope', ['mmdet', 'mmpretrain'])
+def test_mmcv_builds_it_from_a_conv_cfg(scope):
+    from mmcv.cnn import build_conv_layer
+    from mmengine.registry import init_default_scope
+    init_default_scope(scope)
+    conv = build_conv_layer(dict(type='td_plugins.AWConv', reduction=8), 8,
+                            16, 3, padding=1, bias=False)
+    assert isinstance(conv, AWConv2d) and conv.reduction == 8
+    assert conv(torch.rand(2, 8, 6, 6)).shape == (2, 16, 6, 6)
