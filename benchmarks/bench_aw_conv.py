@@ -1,0 +1,84 @@
+"""AWConv2d (per-tap and reference forms) vs nn.Conv2d, on ResNet-50's
+bottleneck 3x3 convolutions.
+
+For each stage's 3x3 conv of ResNet-50 at 224x224, batch 8 (64 channels at
+56x56, 128 at 28x28, 256 at 14x14, 512 at 7x7), times the plain convolution,
+the AW-convolution in its default per-tap form and in the literal reference
+form (per-sample kernels through one grouped convolution), side by side in one
+process, inference and training. This is the layer-level half of the AW
+benchmark; AW-ResNet-50 vs ResNet-50 comes with the backbone.
+
+    python benchmarks/bench_aw_conv.py [--repeats 10] [--warmup 2]
+"""
+import argparse
+import sys
+from functools import partial
+from pathlib import Path
+from typing import List
+
+import torch
+import torch.nn as nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root
+from benchmarks.harness import (MALLOC_ENV, Case, emit_report,  # noqa: E402
+                                reexec_with_fixed_malloc, run_cases,
+                                to_markdown)
+
+OUT = Path(__file__).resolve().parent / 'results' / 'aw_conv.md'
+BATCH = 8
+SHAPES = [(64, 56), (128, 28), (256, 14), (512, 7)]
+
+
+def build(kind: str, channels: int) -> nn.Module:
+    if kind == 'conv':
+        return nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+    from td_plugins.models.layers import AWConv2d
+    return AWConv2d(channels, channels, 3, padding=1, bias=False,
+                    impl='taps' if kind == 'aw-taps' else 'reference')
+
+
+def make_input(channels: int, size: int) -> torch.Tensor:
+    return torch.randn(BATCH, channels, size, size,
+                       generator=torch.Generator().manual_seed(0))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--repeats', type=int, default=10)
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--malloc', choices=('fixed', 'default'),
+                        default='fixed')
+    parser.add_argument('--out', default=str(OUT))
+    args = parser.parse_args()
+    if args.malloc == 'fixed':
+        reexec_with_fixed_malloc()
+    torch.manual_seed(0)
+    command = (f'python benchmarks/bench_aw_conv.py --repeats '
+               f'{args.repeats} --warmup {args.warmup} --malloc '
+               f'{args.malloc}')
+    sections: List[str] = [f'# {__doc__.splitlines()[0]}\n',
+                           f'Command: `{command}`\n']
+    summary = ['## Time ratios vs nn.Conv2d\n',
+               '| mode | channels @ size | AW per-tap | AW reference |',
+               '|---|---|---:|---:|']
+    for mode in ('forward', 'train'):
+        for channels, size in SHAPES:
+            cases = [Case(kind, partial(build, kind, channels),
+                          partial(make_input, channels, size), mode=mode)
+                     for kind in ('conv', 'aw-taps', 'aw-reference')]
+            results = run_cases(cases, 'conv', warmup=args.warmup,
+                                repeats=args.repeats, measure_memory=False)
+            sections.append(to_markdown(
+                results, title=f'{mode}, {channels} channels at '
+                f'{size}x{size}, batch {BATCH}'))
+            summary.append(f'| {mode} | {channels} @ {size} | '
+                           f'{results[1].ratio:.2f} | '
+                           f'{results[2].ratio:.2f} |')
+    malloc = ('glibc default' if args.malloc == 'default' else ', '.join(
+        f'{k}={v}' for k, v in MALLOC_ENV.items()))
+    emit_report('\n'.join(sections + summary +
+                          ['', f'Allocator: {malloc}.\n']), args.out)
+
+
+if __name__ == '__main__':
+    main()
