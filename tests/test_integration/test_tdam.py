@@ -6,6 +6,7 @@ import json
 import pytest
 
 from conftest import REPO, run_tool
+from td_plugins.utils import safe_torch_load
 from test_train_test import TEST_OPTIONS, train_and_test
 
 
@@ -73,3 +74,24 @@ def test_tdam_imagenet_recipe_on_real_photos(shared_data, tmp_path):
                 'tdam/any_step_iou_filtered/top1',
                 'tdam/any_step_iou_filtered/top2'):
         assert 0.0 <= metrics[key] <= 100.0, metrics
+
+
+@pytest.mark.parametrize('config', [
+    'configs/tdam/fcos_tdam-r50_fpn_gn-head_1x_coco.py',
+    'configs/tdam/faster-rcnn_tdam-r50_fpn_1x_coco.py',
+])
+def test_tdam_detection_configs_train_on_coco_mini(config, shared_data,
+                                                   tmp_path):
+    root = shared_data / 'coco_mini'
+    run_tool(
+        'tools/train.py', config, '--work-dir', tmp_path, '--no-validate',
+        '--cfg-options', f'train_dataloader.dataset.data_root={root}/',
+        'train_dataloader.dataset.indices=1', 'train_dataloader.batch_size=1',
+        'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'train_cfg.max_epochs=1',
+        # No network here: start from scratch instead of torchvision://.
+        'model.backbone.init_cfg=None')
+    keys = safe_torch_load(str(tmp_path / 'epoch_1.pth'))['state_dict']
+    assert 'backbone.layer3.0.td.fuse.weight' in keys
+    assert 'backbone.layer4.2.bn3_1.running_mean' in keys
