@@ -1,11 +1,11 @@
 """What the torchvision-layout ResNet backbones of td_plugins share: the
 depth table, stage freezing and ``norm_eval`` (as mmdet/mmpretrain's ResNet
 do them)."""
-from typing import List, Tuple, Type
+from typing import List, Sequence, Tuple, Type
 
 import torch.nn as nn
 
-__all__ = ['RESNET_ARCH', 'TorchvisionStagesMixin']
+__all__ = ['RESNET_ARCH', 'BlockFactory', 'TorchvisionStagesMixin']
 
 # depth -> (torchvision block name, blocks per stage)
 RESNET_ARCH = {
@@ -48,3 +48,26 @@ class TorchvisionStagesMixin:
                 if isinstance(m, self._norm_types):
                     m.eval()
         return self
+
+
+class BlockFactory:
+    """What torchvision's ``ResNet._make_layer`` calls for each block: the
+    ``td`` class (a TDAM or AW block) at the positions ``td_blocks`` lists
+    per stage, with ``td_kwargs``, and the ``plain`` class elsewhere."""
+
+    def __init__(self, plain: type, td: type, layers: Sequence[int],
+                 td_blocks: Sequence[Sequence[int]], td_kwargs: dict) -> None:
+        self.plain, self.td = plain, td
+        self.expansion = plain.expansion
+        self.where = [(s, i) for s, n in enumerate(layers) for i in range(n)]
+        self.td_set = {(s, i) for s, ids in enumerate(td_blocks)
+                       for i in ids}
+        self.td_kwargs = td_kwargs
+        self.count = 0
+
+    def __call__(self, *args, **kwargs) -> nn.Module:
+        position = self.where[self.count]
+        self.count += 1
+        if position in self.td_set:
+            return self.td(*args, **kwargs, **self.td_kwargs)
+        return self.plain(*args, **kwargs)

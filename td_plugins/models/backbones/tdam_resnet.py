@@ -19,7 +19,8 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 
 from ...registry import MODELS
-from .resnet_common import RESNET_ARCH, TorchvisionStagesMixin
+from .resnet_common import (RESNET_ARCH, BlockFactory,
+                            TorchvisionStagesMixin)
 from ..layers import TDBasicBlock, TDBottleneck, check_td_block_args
 from ..layers.td_attention import TD_MODES, TD_ORDERS, TD_WIDTHS
 
@@ -46,28 +47,6 @@ def default_td_blocks(depth: int, td_stages: Sequence[int] = (2, 3)
         else:
             blocks.append(list(range(n)))
     return blocks
-
-
-class _BlockFactory:
-    """What torchvision's ``ResNet._make_layer`` calls for each block: a TD
-    block where ``td_blocks`` says so, the plain block elsewhere."""
-
-    def __init__(self, plain: type, td: type, layers: Sequence[int],
-                 td_blocks: Sequence[Sequence[int]], td_kwargs: dict) -> None:
-        self.plain, self.td = plain, td
-        self.expansion = plain.expansion
-        self.where = [(s, i) for s, n in enumerate(layers) for i in range(n)]
-        self.td_set = {(s, i) for s, ids in enumerate(td_blocks)
-                       for i in ids}
-        self.td_kwargs = td_kwargs
-        self.count = 0
-
-    def __call__(self, *args, **kwargs) -> nn.Module:
-        position = self.where[self.count]
-        self.count += 1
-        if position in self.td_set:
-            return self.td(*args, **kwargs, **self.td_kwargs)
-        return self.plain(*args, **kwargs)
 
 
 def _norm_layer(norm_cfg: Optional[dict]):
@@ -186,7 +165,7 @@ class TDAMResNet(TorchvisionStagesMixin, BaseModule):
         from torchvision.models import resnet as tv
         plain = getattr(tv, block_name)
         td = TDBottleneck if block_name == 'Bottleneck' else TDBasicBlock
-        factory = _BlockFactory(
+        factory = BlockFactory(
             plain, td, layers, td_blocks,
             dict(td_mode=td_mode, feedback_distance=feedback_distance,
                  num_steps=num_steps, reduction=reduction, order=td_order,

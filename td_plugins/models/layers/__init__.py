@@ -5,14 +5,16 @@ are added in :mod:`td_plugins.models`.
 """
 from .anar import ANAR, HalfScaleResidualGate
 from .aw_conv import AWConv2d
+from .cbam import CBAM
 from .downsample import DownsampleFunction
 from .multi_flow_bn import (MultiFlowBatchNorm, MultiFlowBatchNorm2d,
                             MultiFlowBatchNorm3d, set_flow)
 from .r2dns import R2DNS, check_r2dns_args
+from .squeeze_excitation import SqueezeExcitation
 from .td_attention import TopDownAttention
 from .td_blocks import TDBasicBlock, TDBottleneck, check_td_block_args
 
-__all__ = ['ANAR', 'AWConv2d', 'DownsampleFunction', 'HalfScaleResidualGate',
+__all__ = ['ANAR', 'AWConv2d', 'CBAM', 'SqueezeExcitation', 'DownsampleFunction', 'HalfScaleResidualGate',
            'MultiFlowBatchNorm', 'MultiFlowBatchNorm2d',
            'MultiFlowBatchNorm3d', 'R2DNS', 'TDBasicBlock', 'TDBottleneck',
            'TopDownAttention', 'check_r2dns_args', 'check_td_block_args',

@@ -1,0 +1,8 @@
+# AW-ResNet-101: 44,862,880 parameters. The paper prints 44.95M (+0.40M over
+# ResNet-101), which no per-conv formula that also gives AW-ResNet-50's
+# +0.16M reproduces (shared/spec/methods.md section 3.4; docs/aw.md).
+_base_ = 'mmpretrain::resnet/resnet101_8xb32_in1k.py'
+custom_imports = dict(imports=['td_plugins'], allow_failed_imports=False)
+
+model = dict(backbone=dict(_delete_=True, type='td_plugins.AWResNet',
+                           depth=101, out_indices=(3, )))

@@ -1,0 +1,181 @@
+"""AW-ResNet: ResNet-50/101/152 with AW-convolutions in the bottlenecks.
+
+Zhu, Hofstee, Lee and Al-Ars, "An Attention Module for Convolutional Neural
+Networks" (ICANN 2021), section 4 and Fig. 2a (``shared/spec/methods.md``
+section 3.3): the 3x3 conv of every bottleneck becomes an
+:class:`~td_plugins.models.layers.AWConv2d` (eqs. 4-8); everything else is
+the plain ResNet. ``attention='se'`` gives AW-SE-ResNet and the two CBAM
+forms give the paper's AW-CBAM-ResNets (an SE/CBAM module after the last BN
+of each bottleneck, before the residual addition): ``'cbam-maxpool'`` is
+CBAM's channel attention with average and max pooling and no spatial part,
+``'cbam-spatial'`` average pooling only plus the spatial attention.
+``stem='cifar'`` is the CIFAR form (3x3 stride-1 stem conv, no max-pool),
+which the paper's CIFAR-100 parameter count implies.
+
+Parameter names keep torchvision's layout: the shared weights are
+``layerK.i.conv2.weight`` as in a plain ResNet, the attention branch adds
+``layerK.i.conv2.attn_*`` and the SE/CBAM modules ``layerK.i.se.*`` /
+``layerK.i.cbam.*``, so torchvision and mmpretrain ResNet-50 weights load
+with exactly those missing.
+"""
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+
+from ...registry import MODELS
+from ..layers import CBAM, AWConv2d, SqueezeExcitation
+from .resnet_common import (RESNET_ARCH, BlockFactory,
+                            TorchvisionStagesMixin)
+
+__all__ = ['AWResNet', 'AW_ATTENTIONS']
+
+AW_ATTENTIONS = (None, 'se', 'cbam-maxpool', 'cbam-spatial')
+_STEMS = ('imagenet', 'cifar')
+
+
+def _attention_module(kind: Optional[str], channels: int,
+                      reduction: int) -> Optional[nn.Module]:
+    if kind is None:
+        return None
+    if kind == 'se':
+        return SqueezeExcitation(channels, reduction)
+    if kind == 'cbam-maxpool':
+        return CBAM(channels, reduction, pools=('avg', 'max'), spatial=False)
+    return CBAM(channels, reduction, pools=('avg', ), spatial=True)
+
+
+def _aw_bottleneck_class() -> type:
+    from torchvision.models.resnet import Bottleneck
+
+    class AWBottleneck(Bottleneck):
+        """torchvision's Bottleneck with an AWConv2d as its 3x3 conv and an
+        optional SE/CBAM module after ``bn3`` (before the residual add)."""
+
+        def __init__(self, *args, attention: Optional[str] = None,
+                     attention_reduction: int = 16, aw_reduction: int = 16,
+                     aw_impl: str = 'taps', **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            old = self.conv2
+            self.conv2 = AWConv2d(
+                old.in_channels, old.out_channels, old.kernel_size,
+                stride=old.stride, padding=old.padding,
+                dilation=old.dilation, bias=False, reduction=aw_reduction,
+                impl=aw_impl)
+            module = _attention_module(attention, self.conv3.out_channels,
+                                       attention_reduction)
+            self.attention_name = None
+            if module is not None:
+                self.attention_name = 'se' if attention == 'se' else 'cbam'
+                self.add_module(self.attention_name, module)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            identity = x if self.downsample is None else self.downsample(x)
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.relu(self.bn2(self.conv2(out)))
+            out = self.bn3(self.conv3(out))
+            if self.attention_name is not None:
+                out = getattr(self, self.attention_name)(out)
+            out += identity
+            return self.relu(out)
+
+    return AWBottleneck
+
+
+@MODELS.register_module()
+class AWResNet(TorchvisionStagesMixin, BaseModule):
+    """ResNet-50/101/152 with AW-convolutions (optionally AW-SE/AW-CBAM).
+
+    Args:
+        depth (int): 50, 101 or 152 (the paper replaces bottleneck 3x3
+            convs).
+        attention (str, optional): None, ``'se'``, ``'cbam-maxpool'`` or
+            ``'cbam-spatial'``. Defaults to None.
+        aw_stages (Sequence[int]): Stages (0..3) whose bottlenecks get
+            AW-convolutions. Defaults to (0, 1, 2, 3).
+        aw_reduction (int): r of the AW attention branch. Defaults to 16.
+        attention_reduction (int): r of SE/CBAM. Defaults to 16.
+        stem (str): ``'imagenet'`` (7x7/2 conv + max-pool) or ``'cifar'``
+            (3x3/1 conv, no max-pool). Defaults to ``'imagenet'``.
+        aw_impl (str): AWConv2d form, ``'taps'`` or ``'reference'``.
+            Defaults to ``'taps'``.
+        out_indices (Sequence[int]): Stages whose outputs are returned.
+            Defaults to (3, ).
+        frozen_stages (int): Freeze the stem and stages up to this index + 1;
+            -1 freezes nothing. Defaults to -1.
+        norm_eval (bool): Keep BN layers in eval mode when training.
+            Defaults to False.
+        zero_init_residual (bool): Zero the last BN of every bottleneck.
+            Defaults to True.
+        init_cfg (dict | list, optional): mmengine init config. Defaults to
+            None.
+
+    Example:
+        >>> import torch
+        >>> model = AWResNet(depth=50, attention='se').eval()
+        >>> model(torch.rand(1, 3, 64, 48))[-1].shape
+        torch.Size([1, 2048, 2, 2])
+    """
+
+    def __init__(self, depth: int, attention: Optional[str] = None,
+                 aw_stages: Sequence[int] = (0, 1, 2, 3),
+                 aw_reduction: int = 16, attention_reduction: int = 16,
+                 stem: str = 'imagenet', aw_impl: str = 'taps',
+                 out_indices: Sequence[int] = (3, ), frozen_stages: int = -1,
+                 norm_eval: bool = False, zero_init_residual: bool = True,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        bottleneck_depths = tuple(d for d, (b, _) in RESNET_ARCH.items()
+                                  if b == 'Bottleneck')
+        if depth not in bottleneck_depths:
+            raise ValueError(f'depth must be one of {bottleneck_depths} (AW '
+                             f'replaces bottleneck 3x3 convs), got {depth!r}')
+        if attention not in AW_ATTENTIONS:
+            raise ValueError(f'attention must be one of {AW_ATTENTIONS}, '
+                             f'got {attention!r}')
+        if stem not in _STEMS:
+            raise ValueError(f'stem must be one of {_STEMS}, got {stem!r}')
+        if not all(isinstance(s, int) and 0 <= s < 4 for s in aw_stages):
+            raise ValueError(f'aw_stages must be stage indices in [0, 3], '
+                             f'got {aw_stages!r}')
+        if not out_indices or not all(
+                isinstance(i, int) and 0 <= i < 4 for i in out_indices):
+            raise ValueError(f'out_indices must be stage indices in [0, 3], '
+                             f'got {out_indices!r}')
+        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= 4:
+            raise ValueError(f'frozen_stages must be an integer in [-1, 4], '
+                             f'got {frozen_stages!r}')
+        from torchvision.models import resnet as tv
+        layers = RESNET_ARCH[depth][1]
+        factory = BlockFactory(
+            tv.Bottleneck, _aw_bottleneck_class(), layers,
+            [list(range(n)) if i in aw_stages else []
+             for i, n in enumerate(layers)],
+            dict(attention=attention, attention_reduction=attention_reduction,
+                 aw_reduction=aw_reduction, aw_impl=aw_impl))
+        net = tv.ResNet(factory, list(layers),
+                        zero_init_residual=zero_init_residual)
+        if stem == 'cifar':
+            net.conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)
+            nn.init.kaiming_normal_(net.conv1.weight, mode='fan_out',
+                                    nonlinearity='relu')
+            net.maxpool = nn.Identity()
+        self.conv1, self.bn1, self.relu, self.maxpool = \
+            net.conv1, net.bn1, net.relu, net.maxpool
+        self.layer1, self.layer2, self.layer3, self.layer4 = \
+            net.layer1, net.layer2, net.layer3, net.layer4
+        self.depth, self.attention, self.stem = depth, attention, stem
+        self.out_indices = tuple(out_indices)
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self._freeze_stages()
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        outs = []
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)

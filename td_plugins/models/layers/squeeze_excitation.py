@@ -1,0 +1,43 @@
+"""Squeeze-and-excitation channel attention.
+
+Hu, Shen and Sun, "Squeeze-and-Excitation Networks" (CVPR 2018), eqs. 2-4:
+``s = sigmoid(W2 relu(W1 gap(x)))``, ``x * s``. Used by the AW-SE-ResNet of
+Zhu et al., "An Attention Module for Convolutional Neural Networks" (ICANN
+2021), section 4 (after the last BN of each bottleneck, before the residual
+addition), with the SE paper's reduction 16 and biased FC layers.
+"""
+import torch
+import torch.nn as nn
+
+__all__ = ['SqueezeExcitation']
+
+
+class SqueezeExcitation(nn.Module):
+    """SE block: global average pooling, two biased 1x1 convs, sigmoid gate.
+
+    Args:
+        channels (int): Channels C of the input.
+        reduction (int): r; the hidden width is ``channels // r``.
+            Defaults to 16.
+
+    Example:
+        >>> import torch
+        >>> se = SqueezeExcitation(64)
+        >>> se(torch.rand(2, 64, 5, 7)).shape
+        torch.Size([2, 64, 5, 7])
+        >>> sum(p.numel() for p in se.parameters())  # 2*64*4 + 4 + 64
+        580
+    """
+
+    def __init__(self, channels: int, reduction: int = 16) -> None:
+        super().__init__()
+        if not isinstance(reduction, int) or not 1 <= reduction <= channels:
+            raise ValueError(f'reduction must be an integer in [1, channels='
+                             f'{channels}], got {reduction!r}')
+        hidden = channels // reduction
+        self.fc1 = nn.Conv2d(channels, hidden, 1)
+        self.fc2 = nn.Conv2d(hidden, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = torch.relu(self.fc1(x.mean(dim=(2, 3), keepdim=True)))
+        return x * torch.sigmoid(self.fc2(s))
