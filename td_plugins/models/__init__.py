@@ -17,7 +17,8 @@ MODELS.register_module(module=DownsampleFunction)
 MODELS.register_module(module=ANAR)
 MODELS.register_module(module=HalfScaleResidualGate)
 MODELS.register_module(module=TopDownAttention)
-# AW-convolution as an mmcv conv layer: conv_cfg=dict(type='td_plugins.AWConv').
+# AW-convolution as an mmcv conv layer:
+# conv_cfg=dict(type='td_plugins.AWConv').
 MODELS.register_module(name='AWConv', module=AWConv2d)
 # Multi-flow BN as mmcv norm layers: norm_cfg=dict(type='td_plugins.MFBN2d').
 MODELS.register_module(name='MFBN2d', module=MultiFlowBatchNorm2d)

@@ -13,7 +13,8 @@ from .tdam_resnet import TDAMResNet
 from .tdam_resnet3d import (TDAMResNet3d, td_block3d_classes,
                             tdam_resnet3d_class)
 
-__all__ = ['AWResNet', 'TDAFResNet', 'TDAFResNet3d', 'TDAMConvNeXt', 'TDAMMobileNetV3',
-           'TDAMResNet', 'TDAMResNet3d', 'tdaf_resnet3d_class',
-           'tdam_convnext_class', 'tdam_mobilenet_v3_class',
-           'tdam_resnet3d_class', 'td_block3d_classes']
+__all__ = ['AWResNet', 'TDAFResNet', 'TDAFResNet3d', 'TDAMConvNeXt',
+           'TDAMMobileNetV3', 'TDAMResNet', 'TDAMResNet3d',
+           'tdaf_resnet3d_class', 'tdam_convnext_class',
+           'tdam_mobilenet_v3_class', 'tdam_resnet3d_class',
+           'td_block3d_classes']

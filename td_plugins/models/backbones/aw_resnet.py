@@ -18,7 +18,7 @@ Parameter names keep torchvision's layout: the shared weights are
 ``layerK.i.cbam.*``, so torchvision and mmpretrain ResNet-50 weights load
 with exactly those missing.
 """
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -27,7 +27,7 @@ from mmengine.model import BaseModule
 from ...registry import MODELS
 from ..layers import CBAM, AWConv2d, SqueezeExcitation
 from .resnet_common import (RESNET_ARCH, BlockFactory,
-                            TorchvisionStagesMixin)
+                            TorchvisionStagesMixin, check_stage_args)
 
 __all__ = ['AWResNet', 'AW_ATTENTIONS']
 
@@ -139,13 +139,7 @@ class AWResNet(TorchvisionStagesMixin, BaseModule):
         if not all(isinstance(s, int) and 0 <= s < 4 for s in aw_stages):
             raise ValueError(f'aw_stages must be stage indices in [0, 3], '
                              f'got {aw_stages!r}')
-        if not out_indices or not all(
-                isinstance(i, int) and 0 <= i < 4 for i in out_indices):
-            raise ValueError(f'out_indices must be stage indices in [0, 3], '
-                             f'got {out_indices!r}')
-        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= 4:
-            raise ValueError(f'frozen_stages must be an integer in [-1, 4], '
-                             f'got {frozen_stages!r}')
+        check_stage_args(out_indices, frozen_stages)
         from torchvision.models import resnet as tv
         layers = RESNET_ARCH[depth][1]
         factory = BlockFactory(
@@ -170,12 +164,3 @@ class AWResNet(TorchvisionStagesMixin, BaseModule):
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self._freeze_stages()
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        outs = []
-        for i, stage in enumerate(self.stages):
-            x = stage(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)

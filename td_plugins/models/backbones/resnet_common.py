@@ -3,9 +3,11 @@ depth table, stage freezing and ``norm_eval`` (as mmdet/mmpretrain's ResNet
 do them)."""
 from typing import List, Sequence, Tuple, Type
 
+import torch
 import torch.nn as nn
 
-__all__ = ['RESNET_ARCH', 'BlockFactory', 'TorchvisionStagesMixin']
+__all__ = ['RESNET_ARCH', 'BlockFactory', 'TorchvisionStagesMixin',
+           'check_stage_args']
 
 # depth -> (torchvision block name, blocks per stage)
 RESNET_ARCH = {
@@ -17,12 +19,23 @@ RESNET_ARCH = {
 }
 
 
+def check_stage_args(out_indices: Sequence[int], frozen_stages: int) -> None:
+    """Refuse ``out_indices`` / ``frozen_stages`` a 4-stage ResNet lacks."""
+    if not out_indices or not all(
+            isinstance(i, int) and 0 <= i < 4 for i in out_indices):
+        raise ValueError(f'out_indices must be stage indices in [0, 3], '
+                         f'got {out_indices!r}')
+    if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= 4:
+        raise ValueError(f'frozen_stages must be an integer in [-1, 4], '
+                         f'got {frozen_stages!r}')
+
+
 class TorchvisionStagesMixin:
-    """``stages``, ``frozen_stages`` and ``norm_eval`` for a module holding
-    torchvision's ``conv1``, ``bn1``, ``layer1``..``layer4``; set
-    ``frozen_stages`` and ``norm_eval`` before calling
-    :meth:`_freeze_stages`. ``_norm_types`` are the layers ``norm_eval``
-    keeps in eval mode."""
+    """``stages``, ``forward``, ``frozen_stages`` and ``norm_eval`` for a
+    module holding torchvision's ``conv1``, ``bn1``, ``relu``, ``maxpool``
+    and ``layer1``..``layer4``; set ``out_indices``, ``frozen_stages`` and
+    ``norm_eval`` before calling :meth:`_freeze_stages`. ``_norm_types``
+    are the layers ``norm_eval`` keeps in eval mode."""
 
     _norm_types: Tuple[Type[nn.Module], ...] = (
         nn.modules.batchnorm._BatchNorm, )
@@ -30,6 +43,16 @@ class TorchvisionStagesMixin:
     @property
     def stages(self) -> List[nn.Module]:
         return [self.layer1, self.layer2, self.layer3, self.layer4]
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Stem, then the stages in turn; the ``out_indices`` outputs."""
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        outs = []
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
 
     def _freeze_stages(self) -> None:
         if self.frozen_stages < 0:

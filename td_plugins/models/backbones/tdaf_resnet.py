@@ -22,7 +22,8 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 
 from ...registry import MODELS
-from .resnet_common import RESNET_ARCH, TorchvisionStagesMixin
+from .resnet_common import (RESNET_ARCH, TorchvisionStagesMixin,
+                            check_stage_args)
 from ..layers import (MultiFlowBatchNorm, MultiFlowBatchNorm2d, R2DNS,
                       check_r2dns_args)
 
@@ -81,13 +82,7 @@ class TDAFResNet(TorchvisionStagesMixin, BaseModule):
         if depth not in RESNET_ARCH:
             raise ValueError(f'depth must be one of {tuple(RESNET_ARCH)}, '
                              f'got {depth!r}')
-        if not out_indices or not all(
-                isinstance(i, int) and 0 <= i < 4 for i in out_indices):
-            raise ValueError(f'out_indices must be stage indices in [0, 3], '
-                             f'got {out_indices!r}')
-        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= 4:
-            raise ValueError(f'frozen_stages must be an integer in [-1, 4], '
-                             f'got {frozen_stages!r}')
+        check_stage_args(out_indices, frozen_stages)
         from torchvision.models import resnet as tv
         block_name, layers = RESNET_ARCH[depth]
         for name, value in (('groups', groups),

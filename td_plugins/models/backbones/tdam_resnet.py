@@ -12,7 +12,7 @@ Parameter names keep torchvision's ResNet layout (``conv1``, ``bn1``,
 per-step BNs ``layerK.i.bn3_1`` etc., so torchvision and mmpretrain ResNet
 checkpoints load and the load report lists exactly those as missing.
 """
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -20,7 +20,7 @@ from mmengine.model import BaseModule
 
 from ...registry import MODELS
 from .resnet_common import (RESNET_ARCH, BlockFactory,
-                            TorchvisionStagesMixin)
+                            TorchvisionStagesMixin, check_stage_args)
 from ..layers import TDBasicBlock, TDBottleneck, check_td_block_args
 from ..layers.td_attention import TD_MODES, TD_ORDERS, TD_WIDTHS
 
@@ -155,13 +155,7 @@ class TDAMResNet(TorchvisionStagesMixin, BaseModule):
         if td_blocks is None:
             td_blocks = default_td_blocks(depth, tuple(td_stages))
         self._check_td_blocks(td_blocks, layers)
-        if not out_indices or not all(
-                isinstance(i, int) and 0 <= i < 4 for i in out_indices):
-            raise ValueError(f'out_indices must be stage indices in [0, 3], '
-                             f'got {out_indices!r}')
-        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= 4:
-            raise ValueError(f'frozen_stages must be an integer in [-1, 4], '
-                             f'got {frozen_stages!r}')
+        check_stage_args(out_indices, frozen_stages)
         from torchvision.models import resnet as tv
         plain = getattr(tv, block_name)
         td = TDBottleneck if block_name == 'Bottleneck' else TDBasicBlock
@@ -221,15 +215,6 @@ class TDAMResNet(TorchvisionStagesMixin, BaseModule):
             raise ValueError(
                 f'td_blocks must be four lists of block indices, one per '
                 f'stage, within {ranges}; got {td_blocks!r}')
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        outs = []
-        for i, stage in enumerate(self.stages):
-            x = stage(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
 
     def forward_steps(self, x: torch.Tensor) -> List[torch.Tensor]:
         """Per-step outputs of layer4 (official ``output_pred_over_t``):

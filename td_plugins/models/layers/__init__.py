@@ -14,8 +14,9 @@ from .squeeze_excitation import SqueezeExcitation
 from .td_attention import TopDownAttention
 from .td_blocks import TDBasicBlock, TDBottleneck, check_td_block_args
 
-__all__ = ['ANAR', 'AWConv2d', 'CBAM', 'SqueezeExcitation', 'DownsampleFunction', 'HalfScaleResidualGate',
-           'MultiFlowBatchNorm', 'MultiFlowBatchNorm2d',
-           'MultiFlowBatchNorm3d', 'R2DNS', 'TDBasicBlock', 'TDBottleneck',
+__all__ = ['ANAR', 'AWConv2d', 'CBAM', 'DownsampleFunction',
+           'HalfScaleResidualGate', 'MultiFlowBatchNorm',
+           'MultiFlowBatchNorm2d', 'MultiFlowBatchNorm3d', 'R2DNS',
+           'SqueezeExcitation', 'TDBasicBlock', 'TDBottleneck',
            'TopDownAttention', 'check_r2dns_args', 'check_td_block_args',
            'set_flow']
