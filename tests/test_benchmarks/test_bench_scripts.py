@@ -26,3 +26,14 @@ def test_tdam_bench_models():
     assert sum(p.numel() for p in base.parameters()) == 25_557_032
     full = bench_tdam.tdam_r50_full_tops()
     assert not full.backbone.layer3[0].pool_early_tops
+
+
+def test_aw_bench_models():
+    from benchmarks import bench_aw
+    from td_plugins.models.layers import AWConv2d
+    base = bench_aw.resnet50()
+    assert sum(p.numel() for p in base.parameters()) == 23_508_032
+    assert not any(isinstance(m, AWConv2d) for m in base.modules())
+    aw = bench_aw.aw_resnet50('taps')
+    convs = [m for m in aw.modules() if isinstance(m, AWConv2d)]
+    assert len(convs) == 16 and all(c.impl == 'taps' for c in convs)

@@ -102,7 +102,7 @@ def test_every_parameter_gets_a_gradient():
     (dict(groups=2), 'groups must be 1'),
     (dict(reduction=32), r'reduction \(32\) must not exceed out_channels'),
     (dict(reduction=0), 'reduction must be a positive integer'),
-    (dict(impl='fast'), r"impl must be one of \('taps', 'reference'\)"),
+    (dict(impl='fast'), r"impl must be one of \('auto', 'taps', "),
     (dict(kernel_size=(3, 3, 3)), 'kernel_size must be an int or a pair'),
     (dict(padding='same'), 'padding must be an int or a pair'),
 ])
@@ -127,3 +127,14 @@ def test_mmcv_builds_it_from_a_conv_cfg(scope):
                             16, 3, padding=1, bias=False)
     assert isinstance(conv, AWConv2d) and conv.reduction == 8
     assert conv(torch.rand(2, 8, 6, 6)).shape == (2, 16, 6, 6)
+
+
+def test_auto_picks_per_sample_kernels_on_large_maps_only():
+    conv = AWConv2d(8, 16, 3, padding=1, reduction=4)
+    assert conv.impl == 'auto'
+    assert conv.resolve_impl((20, 20)) == 'reference'
+    assert conv.resolve_impl((19, 20)) == 'taps'
+    assert AWConv2d(8, 16, 1, reduction=4).resolve_impl((64, 64)) == 'taps'
+    strided = AWConv2d(8, 16, 3, stride=2, padding=1, reduction=4)
+    assert strided.resolve_impl((40, 40)) == 'reference'   # 20x20 out
+    assert strided.resolve_impl((38, 40)) == 'taps'        # 19x20 out

@@ -17,22 +17,28 @@ Because the attention does not depend on the input channel, the output splits
 by kernel tap t = (i, j):
 ``O[n, o] = sum_t (1 + A2[n, o, t]) * P_t[n, o]`` with ``P_t`` the plain
 convolution of the input with the single tap ``K[:, :, i, j]``. The module
-computes that (``impl='taps'``; a 1x1 kernel is then just a per-sample,
+can compute that (``impl='taps'``; a 1x1 kernel is then just a per-sample,
 per-output-channel scale of the plain convolution) without ever forming the
 per-sample kernels ``AK``. ``impl='reference'`` forms them and runs one
 grouped convolution with groups = batch size (the usual dynamic-convolution
-form); the tests check that both agree.
+form); the tests check that both agree. On the CPU neither is uniformly
+faster (``benchmarks/bench_aw_conv.py``): per-sample kernels win on large
+maps, taps on small ones, and ``impl='auto'`` (default) picks by the output
+size.
 """
-import math
-from typing import Tuple, Union
+from typing import Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ['AWConv2d', 'AW_IMPLS']
+__all__ = ['AWConv2d', 'AW_IMPLS', 'AUTO_MIN_POSITIONS']
 
-AW_IMPLS = ('taps', 'reference')
+AW_IMPLS = ('auto', 'taps', 'reference')
+# 'auto' uses the per-sample kernels when each kernel serves at least this
+# many output positions (their construction is then a small part of the
+# work; measured with benchmarks/bench_aw_conv.py), the taps otherwise.
+AUTO_MIN_POSITIONS = 400
 _Pair = Union[int, Tuple[int, int]]
 
 
@@ -58,8 +64,11 @@ class AWConv2d(nn.Conv2d):
         bias (bool): Bias of the main convolution. Defaults to True.
         reduction (int): r; the attention's hidden width is
             ``out_channels // reduction``. Defaults to 16.
-        impl (str): ``'taps'`` (per-tap decomposition, default) or
-            ``'reference'`` (per-sample kernels, grouped convolution).
+        impl (str): ``'auto'`` (default: ``'reference'`` when the output
+            has at least ``AUTO_MIN_POSITIONS`` positions per sample and the
+            kernel is larger than 1x1, else ``'taps'``), ``'taps'``
+            (per-tap decomposition, no per-sample kernels) or
+            ``'reference'`` (per-sample kernels, one grouped convolution).
 
     The main weight and bias keep ``nn.Conv2d``'s names (``weight``,
     ``bias``); the attention branch is ``attn_conv1``, ``attn_bn1``,
@@ -78,7 +87,7 @@ class AWConv2d(nn.Conv2d):
     def __init__(self, in_channels: int, out_channels: int,
                  kernel_size: _Pair, stride: _Pair = 1, padding: _Pair = 0,
                  dilation: _Pair = 1, groups: int = 1, bias: bool = True,
-                 reduction: int = 16, impl: str = 'taps') -> None:
+                 reduction: int = 16, impl: str = 'auto') -> None:
         for name, value in (('in_channels', in_channels),
                             ('out_channels', out_channels),
                             ('reduction', reduction)):
@@ -139,9 +148,25 @@ class AWConv2d(nn.Conv2d):
                 f'AWConv2d expects (N, {self.in_channels}, H, W), got '
                 f'{tuple(x.shape)}')
         scale = 1.0 + self.attention(x)
-        if self.impl == 'reference':
+        if self.resolve_impl(x.shape[2:]) == 'reference':
             return self._forward_reference(x, scale)
         return self._forward_taps(x, scale)
+
+    def output_size(self, size: Sequence[int]) -> Tuple[int, int]:
+        """Spatial output size for an input of spatial ``size``."""
+        return tuple(
+            (s + 2 * p - d * (k - 1) - 1) // st + 1 for s, p, d, k, st in zip(
+                size, self.padding, self.dilation, self.kernel_size,
+                self.stride))
+
+    def resolve_impl(self, size: Sequence[int]) -> str:
+        """The form ``forward`` uses for an input of spatial ``size``."""
+        if self.impl != 'auto':
+            return self.impl
+        oh, ow = self.output_size(size)
+        pointwise = self.kernel_size == (1, 1)
+        return 'reference' if not pointwise and \
+            oh * ow >= AUTO_MIN_POSITIONS else 'taps'
 
     def _forward_reference(self, x: torch.Tensor,
                            scale: torch.Tensor) -> torch.Tensor:
@@ -169,8 +194,7 @@ class AWConv2d(nn.Conv2d):
         else:
             (sh, sw), (ph, pw), (dh, dw) = \
                 self.stride, self.padding, self.dilation
-            oh = math.floor((x.shape[2] + 2 * ph - dh * (kh - 1) - 1) / sh) + 1
-            ow = math.floor((x.shape[3] + 2 * pw - dw * (kw - 1) - 1) / sw) + 1
+            oh, ow = self.output_size(x.shape[2:])
             xp = F.pad(x, (pw, pw, ph, ph)) if ph or pw else x
             out = None
             for i in range(kh):
