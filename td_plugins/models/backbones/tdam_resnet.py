@@ -21,8 +21,9 @@ from mmengine.model import BaseModule
 from ...registry import MODELS
 from .resnet_common import (RESNET_ARCH, BlockFactory,
                             TorchvisionStagesMixin, check_stage_args)
-from ..layers import TDBasicBlock, TDBottleneck, check_td_block_args
-from ..layers.td_attention import TD_MODES, TD_ORDERS, TD_WIDTHS
+from ..layers import TDBasicBlock, TDBottleneck
+from ..layers.td_attention import check_td_args
+from ..layers.td_blocks import FEEDBACK_DISTANCES
 
 __all__ = ['TDAMResNet', 'default_td_blocks']
 
@@ -139,16 +140,9 @@ class TDAMResNet(TorchvisionStagesMixin, BaseModule):
             raise ValueError(f'depth must be one of {tuple(RESNET_ARCH)}, '
                              f'got {depth!r}')
         block_name, layers = RESNET_ARCH[depth]
-        if td_mode not in TD_MODES:
-            raise ValueError(
-                f'td_mode must be one of {TD_MODES}, got {td_mode!r}')
-        if td_order not in TD_ORDERS:
-            raise ValueError(
-                f'td_order must be one of {TD_ORDERS}, got {td_order!r}')
-        if td_widths not in TD_WIDTHS:
-            raise ValueError(
-                f'td_widths must be one of {TD_WIDTHS}, got {td_widths!r}')
-        check_td_block_args(block_name, feedback_distance, num_steps)
+        check_td_args(td_mode, feedback_distance,
+                      FEEDBACK_DISTANCES[block_name], block_name, num_steps,
+                      reduction, td_order, td_widths)
         if not all(isinstance(s, int) and 0 <= s < 4 for s in td_stages):
             raise ValueError(f'td_stages must be stage indices in [0, 3], '
                              f'got {td_stages!r}')

@@ -75,17 +75,14 @@ import torch.nn as nn
 import torch.utils.checkpoint as cp
 
 from ...registry import MODELS
-from ..layers.td_attention import (TD_MODES, TD_ORDERS, TD_WIDTHS,
-                                   TopDownAttention)
+from ..layers.td_attention import TopDownAttention, check_td_args
 from ..layers.td_blocks import FEEDBACK_DISTANCES
-from .resnet_common import RESNET_ARCH
+from .resnet_common import RESNET_ARCH, BlockFactory
 from .tdam_resnet import default_td_blocks
 
 __all__ = ['TDAMResNet3d', 'tdam_resnet3d_class', 'td_block3d_classes',
            'check_tdam3d_args']
 
-# depth -> (block kind, blocks per stage): mmaction's ResNet3d has the same.
-_ARCH = RESNET_ARCH
 
 # Names of the per-step norms: ``bn{n}_{t}`` (norm of conv{n}, step t >= 1).
 _STEP_NORM = re.compile(r'^bn(\d)_(\d+)$')
@@ -117,19 +114,13 @@ def check_tdam3d_args(depth: Any, td_mode: Any, feedback_distance: Any,
     Raises:
         ValueError: naming the argument and its valid values.
     """
-    if not _is_int(depth) or depth not in _ARCH:
-        raise ValueError(f'depth must be one of {tuple(_ARCH)}, got '
+    if not _is_int(depth) or depth not in RESNET_ARCH:
+        raise ValueError(f'depth must be one of {tuple(RESNET_ARCH)}, got '
                          f'{depth!r}')
-    block = _ARCH[depth][0]
-    for name, value, valid in (('td_mode', td_mode, TD_MODES),
-                               ('td_order', td_order, TD_ORDERS),
-                               ('td_widths', td_widths, TD_WIDTHS)):
-        if value not in valid:
-            raise ValueError(f'{name} must be one of {valid}, got {value!r}')
-    _check_block_args(block, feedback_distance, num_steps, depth)
-    if not _is_int(reduction) or reduction < 1:
-        raise ValueError(
-            f'reduction must be a positive integer, got {reduction!r}')
+    block = RESNET_ARCH[depth][0]
+    check_td_args(td_mode, feedback_distance, FEEDBACK_DISTANCES[block],
+                  f'{block}3d (depth {depth})', num_steps, reduction,
+                  td_order, td_widths)
     return block
 
 
@@ -144,7 +135,7 @@ def _resolve_td_blocks(depth: int, stage_blocks: Sequence[int],
             raise ValueError(f'td_stages must be stage indices in '
                              f'[0, {num_stages - 1}], got {td_stages!r}')
         official = default_td_blocks(depth, tuple(td_stages))
-        standard = _ARCH[depth][1]
+        standard = RESNET_ARCH[depth][1]
         td_blocks = [
             official[s] if n == standard[s] else
             (list(range(n)) if s in td_stages else [])
@@ -351,25 +342,6 @@ def _build_classes() -> Dict[str, type]:
             top = self.conv2(out1)
             return [out1 if self.feedback_distance == 1 else x, top]
 
-    class _BlockFactory:
-        """What ``ResNet3d.make_res_layer`` calls for the blocks of one
-        stage: the TD block at the chosen indices, the plain one elsewhere."""
-
-        def __init__(self, plain: type, td: type, indices: Sequence[int],
-                     td_kwargs: Dict[str, Any]) -> None:
-            self.plain, self.td = plain, td
-            self.expansion = plain.expansion
-            self.indices = set(indices)
-            self.td_kwargs = td_kwargs
-            self.count = 0
-
-        def __call__(self, *args: Any, **kwargs: Any) -> nn.Module:
-            index = self.count
-            self.count += 1
-            if index in self.indices:
-                return self.td(*args, **kwargs, **self.td_kwargs)
-            return self.plain(*args, **kwargs)
-
     class TDAMResNet3d(ResNet3d):
         """mmaction2's ResNet3d with TDAM blocks (see the module docstring).
 
@@ -417,7 +389,7 @@ def _build_classes() -> Dict[str, type]:
                                            td_widths)
             num_stages = kwargs.get('num_stages', 4)
             stage_blocks = kwargs.get('stage_blocks') or \
-                _ARCH[depth][1][:num_stages]
+                RESNET_ARCH[depth][1][:num_stages]
             self._td_layout = _resolve_td_blocks(depth, stage_blocks,
                                                  td_stages, td_blocks)
             self._td_block_types = (
@@ -440,8 +412,8 @@ def _build_classes() -> Dict[str, type]:
             stage being built is ``len(self.res_layers)``."""
             stage = len(self.res_layers)
             plain, td = self._td_block_types
-            factory = _BlockFactory(plain, td, self._td_layout[stage],
-                                    self._td_kwargs)
+            factory = BlockFactory(plain, td, [blocks],
+                                   [self._td_layout[stage]], self._td_kwargs)
             return ResNet3d.make_res_layer(factory, inplanes, planes,
                                            blocks, **kwargs)
 
