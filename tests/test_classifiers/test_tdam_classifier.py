@@ -52,3 +52,10 @@ def test_step_predictions_need_a_tdam_backbone_and_linear_head():
     assert not plain.step_predictions
     with pytest.raises(ValueError, match='cam_threshold must be in'):
         TDAMClassifier(cam_threshold=1.0, **_cfg())
+
+
+def test_step_predictions_need_the_last_stage_only():
+    backbone = dict(type='td_plugins.TDAMResNet', depth=18,
+                    out_indices=(2, 3))
+    with pytest.raises(ValueError, match=r'out_indices=\(3, \)'):
+        TDAMClassifier(**_cfg(backbone=backbone))

@@ -20,7 +20,7 @@ average pooling and the head's ``fc``, so the neck must be
 mmpretrain is imported when the model is built, not by ``import
 td_plugins``.
 """
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -80,6 +80,12 @@ def tdam_classifier_class() -> type:
                         f'{type(self.backbone).__name__}; set '
                         f'step_predictions=False to use it as a plain '
                         f'ImageClassifier')
+                out_indices = getattr(self.backbone, 'out_indices', [3])
+                if list(out_indices) != [3]:
+                    raise ValueError(
+                        f'step_predictions needs the backbone to output the '
+                        f'last stage only (out_indices=(3, )), got '
+                        f'{out_indices!r}')
                 if self.with_neck and not isinstance(self.neck,
                                                      GlobalAveragePooling):
                     raise ValueError(
@@ -92,8 +98,10 @@ def tdam_classifier_class() -> type:
                         f'{type(self.head).__name__}')
 
         @torch.no_grad()
-        def _step_fields(self, inputs: torch.Tensor) -> tuple:
-            steps = self.backbone.forward_steps(inputs)
+        def _step_fields(self, steps: List[torch.Tensor],
+                         size: Tuple[int, int]) -> tuple:
+            """Softmax scores and CAM boxes of each step's last feature
+            map, stacked to (B, T, num_classes) and (B, T, 4)."""
             fc = self.head.fc
             scores, boxes = [], []
             for feats in steps:
@@ -101,19 +109,25 @@ def tdam_classifier_class() -> type:
                 cams = class_activation_maps(feats, fc.weight,
                                              probs.argmax(dim=1))
                 scores.append(probs)
-                boxes.append(cam_boxes(cams, tuple(inputs.shape[2:]),
-                                       self.cam_threshold))
+                boxes.append(cam_boxes(cams, size, self.cam_threshold))
             return torch.stack(scores, 1), torch.stack(boxes, 1)
 
         def predict(self, inputs: torch.Tensor,
                     data_samples: Optional[List] = None,
                     **kwargs: Any) -> List:
-            samples = super().predict(inputs, data_samples, **kwargs)
-            if self.step_predictions:
-                scores, boxes = self._step_fields(inputs)
-                for i, sample in enumerate(samples):
-                    sample.set_field(scores[i].cpu(), 'tdam_step_scores')
-                    sample.set_field(boxes[i], 'tdam_step_boxes')
+            if not self.step_predictions:
+                return super().predict(inputs, data_samples, **kwargs)
+            # One backbone pass serves both: the last step's output is what
+            # forward() returns, so the standard prediction comes from it.
+            steps = [out if isinstance(out, (tuple, list)) else (out, )
+                     for out in self.backbone.forward_steps(inputs)]
+            feats = self.neck(steps[-1]) if self.with_neck else steps[-1]
+            samples = self.head.predict(feats, data_samples, **kwargs)
+            scores, boxes = self._step_fields([s[-1] for s in steps],
+                                              tuple(inputs.shape[2:]))
+            for i, sample in enumerate(samples):
+                sample.set_field(scores[i].cpu(), 'tdam_step_scores')
+                sample.set_field(boxes[i], 'tdam_step_boxes')
             return samples
 
     _CLASS = TDAMClassifier
