@@ -8,19 +8,17 @@ throughput (time ratio <= 1.11).
 
     python benchmarks/bench_aw.py [--repeats 10] [--warmup 2]
 """
-import argparse
 import sys
 from functools import partial
 from pathlib import Path
-from typing import List
 
 import torch
 import torch.nn as nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root
-from benchmarks.harness import (MALLOC_ENV, Case, emit_report,  # noqa: E402
-                                reexec_with_fixed_malloc, run_cases,
-                                to_markdown)
+from benchmarks.harness import (Case, allocator_note,  # noqa: E402
+                                bench_parser, emit_report, run_cases,
+                                start_bench, to_markdown)
 
 OUT = Path(__file__).resolve().parent / 'results' / 'aw.md'
 BATCH, SIZE = 8, 224
@@ -44,20 +42,9 @@ def make_input() -> torch.Tensor:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--repeats', type=int, default=10)
-    parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--malloc', choices=('fixed', 'default'),
-                        default='fixed')
-    parser.add_argument('--out', default=str(OUT))
-    args = parser.parse_args()
-    if args.malloc == 'fixed':
-        reexec_with_fixed_malloc()
-    torch.manual_seed(0)
-    command = (f'python benchmarks/bench_aw.py --repeats {args.repeats} '
-               f'--warmup {args.warmup} --malloc {args.malloc}')
-    sections: List[str] = [f'# {__doc__.splitlines()[0]}\n',
-                           f'Command: `{command}`\n']
+    parser = bench_parser(__doc__, OUT)
+    args, sections = start_bench(parser, 'benchmarks/bench_aw.py',
+                                 __doc__)
     summary = ['## Throughput vs ResNet-50 (1 / time ratio; bar 0.90)\n',
                '| mode | ' + ' | '.join(f'AW-R50 {i}' for i in IMPLS) + ' |',
                '|---|' + '---:|' * len(IMPLS)]
@@ -66,15 +53,14 @@ def main() -> None:
             Case(f'aw-resnet50 ({impl})', partial(aw_resnet50, impl),
                  make_input, mode=mode) for impl in IMPLS]
         results = run_cases(cases, 'resnet50', warmup=args.warmup,
-                            repeats=args.repeats, measure_memory=False)
+                            repeats=args.repeats, threads=args.threads,
+                            measure_memory=False)
         sections.append(to_markdown(
             results, title=f'{mode}, batch {BATCH}, {SIZE}x{SIZE}'))
         summary.append(f'| {mode} | ' + ' | '.join(
             f'{1.0 / r.ratio:.3f}' for r in results[1:]) + ' |')
-    malloc = ('glibc default' if args.malloc == 'default' else ', '.join(
-        f'{k}={v}' for k, v in MALLOC_ENV.items()))
     emit_report('\n'.join(sections + summary +
-                          ['', f'Allocator: {malloc}.\n']), args.out)
+                          ['', allocator_note(args.malloc) + '\n']), args.out)
 
 
 if __name__ == '__main__':

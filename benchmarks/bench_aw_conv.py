@@ -10,19 +10,17 @@ benchmark; AW-ResNet-50 vs ResNet-50 comes with the backbone.
 
     python benchmarks/bench_aw_conv.py [--repeats 10] [--warmup 2]
 """
-import argparse
 import sys
 from functools import partial
 from pathlib import Path
-from typing import List
 
 import torch
 import torch.nn as nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root
-from benchmarks.harness import (MALLOC_ENV, Case, emit_report,  # noqa: E402
-                                reexec_with_fixed_malloc, run_cases,
-                                to_markdown)
+from benchmarks.harness import (Case, allocator_note,  # noqa: E402
+                                bench_parser, emit_report, run_cases,
+                                start_bench, to_markdown)
 
 OUT = Path(__file__).resolve().parent / 'results' / 'aw_conv.md'
 BATCH = 8
@@ -43,21 +41,9 @@ def make_input(channels: int, size: int) -> torch.Tensor:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--repeats', type=int, default=10)
-    parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--malloc', choices=('fixed', 'default'),
-                        default='fixed')
-    parser.add_argument('--out', default=str(OUT))
-    args = parser.parse_args()
-    if args.malloc == 'fixed':
-        reexec_with_fixed_malloc()
-    torch.manual_seed(0)
-    command = (f'python benchmarks/bench_aw_conv.py --repeats '
-               f'{args.repeats} --warmup {args.warmup} --malloc '
-               f'{args.malloc}')
-    sections: List[str] = [f'# {__doc__.splitlines()[0]}\n',
-                           f'Command: `{command}`\n']
+    parser = bench_parser(__doc__, OUT)
+    args, sections = start_bench(parser, 'benchmarks/bench_aw_conv.py',
+                                 __doc__)
     summary = ['## Time ratios vs nn.Conv2d\n',
                '| mode | channels @ size | AW per-tap | AW reference |',
                '|---|---|---:|---:|']
@@ -67,17 +53,16 @@ def main() -> None:
                           partial(make_input, channels, size), mode=mode)
                      for kind in ('conv', 'aw-taps', 'aw-reference')]
             results = run_cases(cases, 'conv', warmup=args.warmup,
-                                repeats=args.repeats, measure_memory=False)
+                                repeats=args.repeats, threads=args.threads,
+                                measure_memory=False)
             sections.append(to_markdown(
                 results, title=f'{mode}, {channels} channels at '
                 f'{size}x{size}, batch {BATCH}'))
             summary.append(f'| {mode} | {channels} @ {size} | '
                            f'{results[1].ratio:.2f} | '
                            f'{results[2].ratio:.2f} |')
-    malloc = ('glibc default' if args.malloc == 'default' else ', '.join(
-        f'{k}={v}' for k, v in MALLOC_ENV.items()))
     emit_report('\n'.join(sections + summary +
-                          ['', f'Allocator: {malloc}.\n']), args.out)
+                          ['', allocator_note(args.malloc) + '\n']), args.out)
 
 
 if __name__ == '__main__':

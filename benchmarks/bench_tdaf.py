@@ -21,7 +21,6 @@ Two things about the CPU are controlled, the same way for both models:
     python benchmarks/bench_tdaf.py [--repeats 10] [--warmup 2]
         [--layouts contiguous channels_last] [--malloc fixed|default]
 """
-import argparse
 import sys
 from functools import partial
 from pathlib import Path
@@ -31,9 +30,9 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root
-from benchmarks.harness import (MALLOC_ENV, Case, count_macs,  # noqa: E402
-                                emit_report, reexec_with_fixed_malloc,
-                                run_cases, to_markdown)
+from benchmarks.harness import (Case, allocator_note,  # noqa: E402
+                                bench_parser, count_macs, emit_report,
+                                run_cases, start_bench, to_markdown)
 
 OUT = Path(__file__).resolve().parent / 'results' / 'tdaf.md'
 BATCH, SIZE = 8, 224
@@ -147,23 +146,11 @@ def make_piece_input(shapes: tuple, layout: str) -> tuple:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--repeats', type=int, default=10)
-    parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--threads', type=int, default=None)
+    parser = bench_parser(__doc__, OUT)
     parser.add_argument('--layouts', nargs='+', choices=tuple(LAYOUTS),
                         default=list(LAYOUTS))
-    parser.add_argument('--malloc', choices=('fixed', 'default'),
-                        default='fixed')
-    parser.add_argument('--out', default=str(OUT))
-    args = parser.parse_args()
-    if args.malloc == 'fixed':
-        reexec_with_fixed_malloc()
-    torch.manual_seed(0)
-    command = (f'python benchmarks/bench_tdaf.py --repeats {args.repeats} '
-               f'--warmup {args.warmup} --layouts {" ".join(args.layouts)} '
-               f'--malloc {args.malloc}')
-    sections = [f'# {__doc__.splitlines()[0]}\n', f'Command: `{command}`\n']
+    args, sections = start_bench(parser, 'benchmarks/bench_tdaf.py', __doc__,
+                                 extra=('layouts', ))
     summary: List[str] = []
     piece_shapes = tdaf_shapes()
     for mode in ('forward', 'train'):
@@ -196,8 +183,6 @@ def main() -> None:
                 f'{macs[TDAF] / 1e9:.2f} | {mac_ratio:.3f} | '
                 f'{time_ratio:.3f} | {time_ratio - mac_ratio:+.3f} | '
                 f'{piece_ratio:.3f} | {time_ratio - piece_ratio:+.3f} |')
-    malloc = ('glibc default' if args.malloc == 'default' else ', '.join(
-        f'{k}={v}' for k, v in MALLOC_ENV.items()))
     table = ['## Time ratio vs MAC ratio (TDAF-R50 / R50)\n',
              '| mode | layout | R50 GMACs | TDAF-R50 GMACs | MAC ratio | '
              'time ratio | time - MAC | pieces ratio | time - pieces |',
@@ -211,7 +196,7 @@ def main() -> None:
              'ResNet-50 median: the time TDAF would take if it cost nothing '
              'beyond the kernels it calls. time - pieces is what the R2DNS '
              'wrapper itself adds (flow loop, multi-flow BN, DSF).',
-             f'Allocator: {malloc}.\n']
+             allocator_note(args.malloc) + '\n']
     emit_report('\n'.join(sections + table), args.out)
 
 

@@ -13,7 +13,6 @@ glibc's dynamic thresholds).
 
     python benchmarks/bench_tdam.py [--repeats 10] [--warmup 2]
 """
-import argparse
 import sys
 from pathlib import Path
 from typing import List
@@ -22,9 +21,9 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root
-from benchmarks.harness import (MALLOC_ENV, Case, count_macs,  # noqa: E402
-                                emit_report, reexec_with_fixed_malloc,
-                                run_cases, to_markdown)
+from benchmarks.harness import (Case, allocator_note,  # noqa: E402
+                                bench_parser, count_macs, emit_report,
+                                run_cases, start_bench, to_markdown)
 
 OUT = Path(__file__).resolve().parent / 'results' / 'tdam.md'
 BATCH, SIZE = 8, 224
@@ -82,20 +81,9 @@ def make_input() -> torch.Tensor:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--repeats', type=int, default=10)
-    parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--threads', type=int, default=None)
-    parser.add_argument('--malloc', choices=('fixed', 'default'),
-                        default='fixed')
-    parser.add_argument('--out', default=str(OUT))
-    args = parser.parse_args()
-    if args.malloc == 'fixed':
-        reexec_with_fixed_malloc()
-    torch.manual_seed(0)
-    command = (f'python benchmarks/bench_tdam.py --repeats {args.repeats} '
-               f'--warmup {args.warmup} --malloc {args.malloc}')
-    sections = [f'# {__doc__.splitlines()[0]}\n', f'Command: `{command}`\n']
+    parser = bench_parser(__doc__, OUT)
+    args, sections = start_bench(parser, 'benchmarks/bench_tdam.py',
+                                 __doc__)
     summary: List[str] = []
     for mode in ('forward', 'train'):
         builders = {**BUILDERS, **EXTRA[mode]}
@@ -125,8 +113,6 @@ def main() -> None:
             tdam_mem = results[1].peak_mem_mib
             mem_ratio = (tdam_mem / base_mem) if base_mem and tdam_mem \
                 else float('nan')
-    malloc = ('glibc default' if args.malloc == 'default' else ', '.join(
-        f'{k}={v}' for k, v in MALLOC_ENV.items()))
     table = [
         '## TDAM-R50 vs ResNet-50\n',
         '| mode | MAC ratio | time ratio | throughput ratio | target | '
@@ -136,7 +122,7 @@ def main() -> None:
         f'{"yes" if mem_ratio <= MEMORY_TARGET else "NO"}).', '',
         'MACs: `torch.utils.flop_counter` (convolutions, matrix products '
         'and the attention\'s spatial sums), whole batch.',
-        f'Allocator: {malloc}.\n']
+        allocator_note(args.malloc) + '\n']
     emit_report('\n'.join(sections + table), args.out)
 
 

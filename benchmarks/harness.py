@@ -78,7 +78,8 @@ import torch
 from torch import nn
 
 __all__ = ['Case', 'Result', 'run_cases', 'to_markdown', 'write_markdown',
-           'main', 'MALLOC_ENV', 'reexec_with_fixed_malloc', 'emit_report']
+           'main', 'MALLOC_ENV', 'reexec_with_fixed_malloc', 'emit_report',
+           'bench_parser', 'start_bench', 'allocator_note']
 
 # glibc frees blocks above its (dynamic) mmap threshold back to the kernel, so
 # an activation of tens of MB can be page-faulted in afresh on every call in
@@ -636,6 +637,50 @@ def write_markdown(results: Sequence[Result], path: str | os.PathLike,
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(to_markdown(results, title=title))
     return path
+
+
+def bench_parser(doc: str, default_out: str | os.PathLike
+                 ) -> argparse.ArgumentParser:
+    """The flags every per-method bench script takes: ``--repeats`` (10),
+    ``--warmup`` (2), ``--threads``, ``--malloc fixed|default`` and
+    ``--out``; a script adds its own before :func:`start_bench`."""
+    parser = argparse.ArgumentParser(description=doc.split('\n')[0])
+    parser.add_argument('--repeats', type=int, default=10)
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--threads', type=int, default=None)
+    parser.add_argument('--malloc', choices=('fixed', 'default'),
+                        default='fixed')
+    parser.add_argument('--out', default=str(default_out))
+    return parser
+
+
+def start_bench(parser: argparse.ArgumentParser, script: str, doc: str,
+                extra: Sequence[str] = ()) -> tuple[argparse.Namespace,
+                                                    list[str]]:
+    """Parse the flags, restart with fixed malloc thresholds if asked, seed
+    torch, and return the arguments and the report's first lines: the title
+    (``doc``'s first line) and the command that reproduces it (``extra``
+    names the script's own flags to include)."""
+    args = parser.parse_args()
+    if args.malloc == 'fixed':
+        reexec_with_fixed_malloc()
+    torch.manual_seed(0)
+    flags = [f'--repeats {args.repeats}', f'--warmup {args.warmup}']
+    for name in extra:
+        value = getattr(args, name)
+        value = ' '.join(value) if isinstance(value, (list, tuple)) else value
+        flags.append(f'--{name} {value}')
+    flags.append(f'--malloc {args.malloc}')
+    command = f'python {script} {" ".join(flags)}'
+    return args, [f'# {doc.splitlines()[0]}\n', f'Command: `{command}`\n']
+
+
+def allocator_note(malloc: str) -> str:
+    """The report line saying which allocator settings the run used."""
+    if malloc == 'default':
+        return 'Allocator: glibc default.'
+    return 'Allocator: ' + ', '.join(
+        f'{k}={v}' for k, v in MALLOC_ENV.items()) + '.'
 
 
 def emit_report(text: str, out: str | os.PathLike) -> Path:

@@ -241,3 +241,11 @@ def test_emit_report_prints_and_writes(tmp_path, capsys):
     path = harness.emit_report('# title\n', tmp_path / 'sub' / 'r.md')
     assert path.read_text() == '# title\n'
     assert '# title' in capsys.readouterr().out
+
+
+def test_bench_parser_and_allocator_note():
+    args = harness.bench_parser('title\nmore', '/tmp/x.md').parse_args([])
+    assert (args.repeats, args.warmup, args.malloc, args.out) == (
+        10, 2, 'fixed', '/tmp/x.md')
+    assert harness.allocator_note('default') == 'Allocator: glibc default.'
+    assert 'MALLOC_MMAP_THRESHOLD_=' in harness.allocator_note('fixed')
