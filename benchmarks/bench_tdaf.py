@@ -13,9 +13,9 @@ Two things about the CPU are controlled, the same way for both models:
 * **The allocator.** glibc returns freed blocks above its (dynamic) mmap
   threshold to the kernel, so a 25 MB activation can be page-faulted in
   afresh on every call in one process and reused from the heap in the next:
-  that alone moved ResNet-50's time by ~20% between processes here, which
-  drowns the differences this benchmark is for. By default the script
-  re-executes itself with ``MALLOC_MMAP_THRESHOLD_`` and
+  that alone moved ResNet-50's time by tens of percent between processes
+  in ad hoc runs, which drowns the differences this benchmark is for. By
+  default the script re-executes itself with ``MALLOC_MMAP_THRESHOLD_`` and
   ``MALLOC_TRIM_THRESHOLD_`` fixed (``--malloc default`` keeps glibc's own).
 
     python benchmarks/bench_tdaf.py [--repeats 10] [--warmup 2]

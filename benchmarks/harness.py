@@ -84,9 +84,9 @@ __all__ = ['Case', 'Result', 'run_cases', 'to_markdown', 'write_markdown',
 # glibc frees blocks above its (dynamic) mmap threshold back to the kernel, so
 # an activation of tens of MB can be page-faulted in afresh on every call in
 # one process and reused from the heap in the next: that alone moved
-# ResNet-50's CPU time by ~20% between processes here. Fixing both thresholds
-# (above the largest activation; glibc caps the mmap one at 32 MiB) keeps
-# every block on the heap, the same way for all cases.
+# ResNet-50's CPU time by tens of percent between processes in ad hoc runs.
+# Fixing both thresholds (above the largest activation; glibc caps the mmap
+# one at 32 MiB) keeps every block on the heap, the same way for all cases.
 MALLOC_ENV = {'MALLOC_MMAP_THRESHOLD_': str(32 * 2**20),
               'MALLOC_TRIM_THRESHOLD_': str(2**30)}
 
@@ -463,8 +463,8 @@ def run_cases(cases: Sequence[Case], baseline: str, warmup: int = 3,
             run (``torch.set_flush_denormal``; switched off again after).
             A freshly initialised network repeating one step without an
             optimiser keeps producing denormal gradients, which x86 CPUs
-            process ~100x slower: here the first train steps of ResNet-50
-            took 9 s instead of 1.3 s, and by chance more or less for each
+            process far more slowly; in ad hoc runs the first train steps
+            were several times slower, by chance more or less for each
             model. Real training leaves that regime after a few updates;
             GPUs flush by default.
 
