@@ -37,3 +37,19 @@ def test_aw_bench_models():
     aw = bench_aw.aw_resnet50('taps')
     convs = [m for m in aw.modules() if isinstance(m, AWConv2d)]
     assert len(convs) == 16 and all(c.impl == 'taps' for c in convs)
+    assert bench_aw.IMPLS == ('auto', 'taps', 'fold', 'reference')
+
+
+def test_aw_fpn_bench_models_and_features():
+    from benchmarks import bench_aw
+    from td_plugins.models.layers import AWConv2d
+    feats = bench_aw.make_features()
+    assert [tuple(f.shape) for f in feats] == [
+        (1, 256, 200, 200), (1, 512, 100, 100), (1, 1024, 50, 50),
+        (1, 2048, 25, 25)]
+    base, aw = bench_aw.fpn(), bench_aw.aw_fpn('fold')
+    assert not any(isinstance(m, AWConv2d) for m in base.modules())
+    convs = [m for m in aw.modules() if isinstance(m, AWConv2d)]
+    assert len(convs) == 8 and all(c.impl == 'fold' for c in convs)
+    n = sum(p.numel() for p in aw.parameters())
+    assert n - sum(p.numel() for p in base.parameters()) == 114_944

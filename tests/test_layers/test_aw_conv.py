@@ -28,8 +28,11 @@ def test_attention_branch_parameter_count():
     (1, 1, 0, 1, (8, 12, 5, 6)),
     (1, 2, 0, 1, (1, 12, 7, 7)),
     ((3, 1), (2, 1), (1, 0), 1, (2, 12, 9, 5)),
+    ((3, 1), 1, (1, 0), 1, (2, 12, 9, 5)),
+    (3, 1, 0, 1, (3, 12, 8, 9)),
+    (3, 1, (2, 0), 1, (2, 12, 6, 7)),
 ])
-def test_taps_form_equals_the_reference(kernel, stride, padding, dilation,
+def test_fast_forms_equal_the_reference(kernel, stride, padding, dilation,
                                         shape, mode):
     torch.manual_seed(0)
     conv = AWConv2d(12, 20, kernel, stride=stride, padding=padding,
@@ -40,32 +43,35 @@ def test_taps_form_equals_the_reference(kernel, stride, padding, dilation,
             bn.running_var.uniform_(0.5, 2.0)
     conv.train(mode == 'train')
     x = torch.randn(*shape, requires_grad=True)
-    results = []
-    for impl in ('taps', 'reference'):
+    results = {}
+    for impl in ('taps', 'fold', 'reference'):
         conv.impl = impl
         out = conv(x)
         weight = torch.randn(out.shape, generator=torch.Generator()
                              .manual_seed(1))
         grads = torch.autograd.grad((out * weight).sum(),
                                     [x] + list(conv.parameters()))
-        results.append((out, grads))
-    (out_t, grads_t), (out_r, grads_r) = results
+        results[impl] = (out, ) + grads
     names = ['output', 'input'] + [n for n, _ in conv.named_parameters()]
     # within 1e-5 of the tensor's scale: float32 sums of many terms (a
     # weight gradient of magnitude ~100) differ in the last bits whichever
-    # order they are added in; in float64 the two forms agree to 1e-12.
-    for name, a, b in zip(names, (out_t, ) + grads_t, (out_r, ) + grads_r):
-        scale = max(b.abs().max().item(), 1.0)
-        assert (a - b).abs().max().item() <= 1e-5 * scale, name
+    # order they are added in; in float64 the forms agree to 1e-12.
+    for impl in ('taps', 'fold'):
+        for name, a, b in zip(names, results[impl], results['reference']):
+            scale = max(b.abs().max().item(), 1.0)
+            assert (a - b).abs().max().item() <= 1e-5 * scale, (impl, name)
 
 
-def test_taps_form_is_exact_in_float64():
+@pytest.mark.parametrize('impl,stride', [('taps', 2), ('fold', 1)])
+def test_fast_forms_are_exact_in_float64(impl, stride):
     torch.manual_seed(0)
-    conv = AWConv2d(6, 8, 3, stride=2, padding=1, reduction=4).double()
+    conv = AWConv2d(6, 8, 3, stride=stride, padding=1, dilation=1,
+                    reduction=4).double()
     x = torch.randn(3, 6, 9, 8, dtype=torch.float64, requires_grad=True)
     outs = []
-    for impl in ('taps', 'reference'):
-        conv.impl = impl
+    for form in (impl, 'reference'):
+        conv.impl = form
+        assert conv.resolve_impl((9, 8)) == form
         out = conv(x)
         outs.append((out, torch.autograd.grad(out.square().sum(),
                                               [x, conv.weight])))
@@ -102,7 +108,7 @@ def test_every_parameter_gets_a_gradient():
     (dict(groups=2), 'groups must be 1'),
     (dict(reduction=32), r'reduction \(32\) must not exceed out_channels'),
     (dict(reduction=0), 'reduction must be a positive integer'),
-    (dict(impl='fast'), r"impl must be one of \('auto', 'taps', "),
+    (dict(impl='fast'), r"impl must be one of \('auto', 'taps', 'fold', "),
     (dict(kernel_size=(3, 3, 3)), 'kernel_size must be an int or a pair'),
     (dict(padding='same'), 'padding must be an int or a pair'),
 ])
@@ -133,8 +139,13 @@ def test_auto_picks_per_sample_kernels_on_large_maps_only():
     conv = AWConv2d(8, 16, 3, padding=1, reduction=4)
     assert conv.impl == 'auto'
     assert conv.resolve_impl((20, 20)) == 'reference'
-    assert conv.resolve_impl((19, 20)) == 'taps'
+    assert conv.resolve_impl((19, 20)) == 'fold'
     assert AWConv2d(8, 16, 1, reduction=4).resolve_impl((64, 64)) == 'taps'
     strided = AWConv2d(8, 16, 3, stride=2, padding=1, reduction=4)
     assert strided.resolve_impl((40, 40)) == 'reference'   # 20x20 out
     assert strided.resolve_impl((38, 40)) == 'taps'        # 19x20 out
+    # col2im cannot express padding beyond the kernel's extent
+    wide = AWConv2d(8, 16, 3, padding=3, reduction=4)
+    assert wide.resolve_impl((8, 8)) == 'taps'
+    wide.impl = 'fold'
+    assert wide.resolve_impl((8, 8)) == 'taps'

@@ -55,7 +55,7 @@ def _aw_bottleneck_class() -> type:
 
         def __init__(self, *args, attention: Optional[str] = None,
                      attention_reduction: int = 16, aw_reduction: int = 16,
-                     aw_impl: str = 'taps', **kwargs) -> None:
+                     aw_impl: str = 'auto', **kwargs) -> None:
             super().__init__(*args, **kwargs)
             old = self.conv2
             self.conv2 = AWConv2d(
@@ -98,8 +98,9 @@ class AWResNet(TorchvisionStagesMixin, BaseModule):
         attention_reduction (int): r of SE/CBAM. Defaults to 16.
         stem (str): ``'imagenet'`` (7x7/2 conv + max-pool) or ``'cifar'``
             (3x3/1 conv, no max-pool). Defaults to ``'imagenet'``.
-        aw_impl (str): AWConv2d form, ``'taps'`` or ``'reference'``.
-            Defaults to ``'taps'``.
+        aw_impl (str): AWConv2d form: ``'auto'`` (by map size and stride),
+            ``'taps'``, ``'fold'`` or ``'reference'``; all are exact.
+            Defaults to ``'auto'``.
         out_indices (Sequence[int]): Stages whose outputs are returned.
             Defaults to (3, ).
         frozen_stages (int): Freeze the stem and stages up to this index + 1;
@@ -121,7 +122,7 @@ class AWResNet(TorchvisionStagesMixin, BaseModule):
     def __init__(self, depth: int, attention: Optional[str] = None,
                  aw_stages: Sequence[int] = (0, 1, 2, 3),
                  aw_reduction: int = 16, attention_reduction: int = 16,
-                 stem: str = 'imagenet', aw_impl: str = 'taps',
+                 stem: str = 'imagenet', aw_impl: str = 'auto',
                  out_indices: Sequence[int] = (3, ), frozen_stages: int = -1,
                  norm_eval: bool = False, zero_init_residual: bool = True,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:

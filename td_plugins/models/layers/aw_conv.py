@@ -19,12 +19,18 @@ by kernel tap t = (i, j):
 convolution of the input with the single tap ``K[:, :, i, j]``. The module
 can compute that (``impl='taps'``; a 1x1 kernel is then just a per-sample,
 per-output-channel scale of the plain convolution) without ever forming the
-per-sample kernels ``AK``. ``impl='reference'`` forms them and runs one
-grouped convolution with groups = batch size (the usual dynamic-convolution
-form); the tests check that both agree. On the CPU neither is uniformly
-faster (``benchmarks/bench_aw_conv.py``): per-sample kernels win on large
-maps, taps on small ones, and ``impl='auto'`` (default) picks by the output
-size.
+per-sample kernels ``AK``. ``impl='fold'`` computes the same sum with one
+matrix product for all taps at every input position followed by a col2im
+(``F.fold``) that adds each tap's shifted, scaled map into the output (stride
+1 only; it needs the 9x larger intermediate but neither per-sample kernels nor
+nine sliced copies of the input). ``impl='reference'`` forms the per-sample
+kernels and runs one grouped convolution with groups = batch size (the usual
+dynamic-convolution form); the tests check that all forms agree. On the CPU
+none is uniformly faster (``benchmarks/bench_aw_conv.py``): per-sample
+kernels win on large maps, where building them is a small part of the work,
+and lose badly on small maps with many channels, where the kernels outweigh
+the activations; ``impl='auto'`` (default) picks by the output size and the
+stride.
 """
 from typing import Sequence, Tuple, Union
 
@@ -34,10 +40,12 @@ import torch.nn.functional as F
 
 __all__ = ['AWConv2d', 'AW_IMPLS', 'AUTO_MIN_POSITIONS']
 
-AW_IMPLS = ('auto', 'taps', 'reference')
+AW_IMPLS = ('auto', 'taps', 'fold', 'reference')
 # 'auto' uses the per-sample kernels when each kernel serves at least this
 # many output positions (their construction is then a small part of the
-# work; measured with benchmarks/bench_aw_conv.py), the taps otherwise.
+# work; measured with benchmarks/bench_aw_conv.py); below it, 'fold' for
+# stride 1 and 'taps' for strided convolutions (whose fold form would compute
+# every input position).
 AUTO_MIN_POSITIONS = 400
 _Pair = Union[int, Tuple[int, int]]
 
@@ -66,9 +74,12 @@ class AWConv2d(nn.Conv2d):
             ``out_channels // reduction``. Defaults to 16.
         impl (str): ``'auto'`` (default: ``'reference'`` when the output
             has at least ``AUTO_MIN_POSITIONS`` positions per sample and the
-            kernel is larger than 1x1, else ``'taps'``), ``'taps'``
-            (per-tap decomposition, no per-sample kernels) or
-            ``'reference'`` (per-sample kernels, one grouped convolution).
+            kernel is larger than 1x1; otherwise ``'fold'`` for stride 1
+            and ``'taps'`` for strided kernels), ``'taps'`` (per-tap
+            decomposition, no per-sample kernels), ``'fold'`` (all taps in
+            one matrix product, then col2im; stride 1 only, strided
+            convolutions use ``'taps'``) or ``'reference'`` (per-sample
+            kernels, one grouped convolution).
 
     The main weight and bias keep ``nn.Conv2d``'s names (``weight``,
     ``bias``); the attention branch is ``attn_conv1``, ``attn_bn1``,
@@ -148,8 +159,11 @@ class AWConv2d(nn.Conv2d):
                 f'AWConv2d expects (N, {self.in_channels}, H, W), got '
                 f'{tuple(x.shape)}')
         scale = 1.0 + self.attention(x)
-        if self.resolve_impl(x.shape[2:]) == 'reference':
+        impl = self.resolve_impl(x.shape[2:])
+        if impl == 'reference':
             return self._forward_reference(x, scale)
+        if impl == 'fold':
+            return self._forward_fold(x, scale)
         return self._forward_taps(x, scale)
 
     def output_size(self, size: Sequence[int]) -> Tuple[int, int]:
@@ -161,12 +175,23 @@ class AWConv2d(nn.Conv2d):
 
     def resolve_impl(self, size: Sequence[int]) -> str:
         """The form ``forward`` uses for an input of spatial ``size``."""
-        if self.impl != 'auto':
-            return self.impl
-        oh, ow = self.output_size(size)
         pointwise = self.kernel_size == (1, 1)
-        return 'reference' if not pointwise and \
-            oh * ow >= AUTO_MIN_POSITIONS else 'taps'
+        # col2im needs stride 1 and padding within the dilated kernel extent
+        foldable = self.stride == (1, 1) and all(
+            p <= d * (k - 1) for p, d, k in zip(
+                self.padding, self.dilation, self.kernel_size))
+        if self.impl != 'auto':
+            # 1x1 kernels are one convolution and a scale in every form but
+            # 'reference'; 'fold' has no strided form.
+            if self.impl == 'fold' and (pointwise or not foldable):
+                return 'taps'
+            return self.impl
+        if pointwise:
+            return 'taps'
+        oh, ow = self.output_size(size)
+        if oh * ow >= AUTO_MIN_POSITIONS:
+            return 'reference'
+        return 'fold' if foldable else 'taps'
 
     def _forward_reference(self, x: torch.Tensor,
                            scale: torch.Tensor) -> torch.Tensor:
@@ -179,6 +204,31 @@ class AWConv2d(nn.Conv2d):
                        None, self.stride, self.padding, self.dilation,
                        groups=n)
         out = out.reshape(n, self.out_channels, *out.shape[2:])
+        if self.bias is not None:
+            out = out + self.bias.view(1, -1, 1, 1)
+        return out
+
+    def _forward_fold(self, x: torch.Tensor,
+                      scale: torch.Tensor) -> torch.Tensor:
+        """All taps at once, then col2im (stride 1).
+
+        ``O[y] = sum_t s_t P_t[y - p + t d]`` with ``P_t = K_t x`` at every
+        input position. ``F.fold`` adds block ``t''`` of column ``y'`` into
+        ``y' - p' + t'' d``; with ``p' = d (k - 1) - p`` and the taps (and
+        scales) flipped, ``t'' = k - 1 - t``, that is exactly the sum above.
+        """
+        n, c, h, w = x.shape
+        kh, kw = self.kernel_size
+        taps = self.out_channels * kh * kw
+        weight = self.weight.flip(2, 3).permute(0, 2, 3, 1).reshape(taps, c)
+        cols = torch.mm(weight, x.transpose(0, 1).reshape(c, n * h * w))
+        cols = cols.view(taps, n, h * w) * \
+            scale.flip(2, 3).reshape(n, taps).t().unsqueeze(-1)
+        fold_padding = tuple(d * (k - 1) - p for d, k, p in zip(
+            self.dilation, self.kernel_size, self.padding))
+        out = F.fold(cols.transpose(0, 1), self.output_size((h, w)),
+                     self.kernel_size, dilation=self.dilation,
+                     padding=fold_padding)
         if self.bias is not None:
             out = out + self.bias.view(1, -1, 1, 1)
         return out
