@@ -5,6 +5,7 @@ ConvNeXt and MobileNetV3) are registered as factories that import the
 codebase on first use.
 """
 from .aw_resnet import AWResNet
+from .bagnet import BagNet
 from .tdaf_resnet import TDAFResNet
 from .tdaf_resnet3d import TDAFResNet3d, tdaf_resnet3d_class
 from .tdam_convnext import TDAMConvNeXt, tdam_convnext_class
@@ -17,4 +18,4 @@ __all__ = ['AWResNet', 'TDAFResNet', 'TDAFResNet3d', 'TDAMConvNeXt',
            'TDAMMobileNetV3', 'TDAMResNet', 'TDAMResNet3d',
            'tdaf_resnet3d_class', 'tdam_convnext_class',
            'tdam_mobilenet_v3_class', 'tdam_resnet3d_class',
-           'td_block3d_classes']
+           'td_block3d_classes', 'BagNet']

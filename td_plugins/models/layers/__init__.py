@@ -7,16 +7,23 @@ from .anar import ANAR, HalfScaleResidualGate
 from .aw_conv import AWConv2d
 from .cbam import CBAM
 from .downsample import DownsampleFunction
+from .feature_weighting import FeatureWeighting
+from .keras_init import glorot_normal_, variance_scaling_
 from .multi_flow_bn import (MultiFlowBatchNorm, MultiFlowBatchNorm2d,
                             MultiFlowBatchNorm3d, set_flow)
+from .positional_encoding import sincos_position_encoding
 from .r2dns import R2DNS, check_r2dns_args
 from .squeeze_excitation import SqueezeExcitation
 from .td_attention import TopDownAttention
 from .td_blocks import TDBasicBlock, TDBottleneck, check_td_block_args
+from .tnet_location import TNetLocationModule
+from .tnet_positional import TNetPositionalModule
 
 __all__ = ['ANAR', 'AWConv2d', 'CBAM', 'DownsampleFunction',
            'HalfScaleResidualGate', 'MultiFlowBatchNorm',
            'MultiFlowBatchNorm2d', 'MultiFlowBatchNorm3d', 'R2DNS',
            'SqueezeExcitation', 'TDBasicBlock', 'TDBottleneck',
            'TopDownAttention', 'check_r2dns_args', 'check_td_block_args',
-           'set_flow']
+           'set_flow', 'FeatureWeighting', 'TNetLocationModule',
+           'TNetPositionalModule', 'glorot_normal_',
+           'sincos_position_encoding', 'variance_scaling_']
