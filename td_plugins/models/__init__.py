@@ -7,7 +7,7 @@ mmpretrain) import that codebase lazily, so importing this needs only torch,
 mmengine and mmcv.
 """
 from ..registry import MODELS
-from . import backbones, classifiers, heads, necks  # noqa: F401
+from . import backbones, classifiers, heads, losses, necks  # noqa: F401
 from .layers import (ANAR, AWConv2d, DownsampleFunction,
                      HalfScaleResidualGate, MultiFlowBatchNorm2d,
                      MultiFlowBatchNorm3d, TopDownAttention)
