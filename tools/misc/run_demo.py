@@ -6,10 +6,13 @@ Steps, each printed as it runs:
 2. evaluate the *untrained* detector (the same seed, so the same initial
    weights that training starts from) with COCO bbox mAP, keeping all its
    boxes (score_thr 0);
-3. train it with ``tools/train.py`` on the CPU;
+3. train it with ``tools/train.py`` on the CPU, and plot its loss curves
+   (``loss_curves.png``, tools/analysis_tools/plot_logs.py);
 4. evaluate the final checkpoint with ``tools/test.py``;
-5. draw the per-flow TDAF attention maps on a few val images
-   (``attention.png``, tools/visualization/tdaf_attention.py);
+5. draw the trained model's attention on a val image with
+   tools/visualization/vis_attention.py (for TDAF the ANAR mask of every
+   gated stage and flow): ``attention/attention.png`` plus one PNG per
+   panel in ``attention/``;
 6. print both results side by side and where the logs, checkpoints,
    metrics and picture are (``work_dirs/demo/``).
 
@@ -72,14 +75,26 @@ def _evaluate_untrained(config: str, work_dir: Path,
 
 def _draw_attention(config: str, checkpoint: str, work_dir: Path) -> str:
     from mmengine.config import Config
-    backbone = Config.fromfile(str(REPO / config)).model.backbone.type
-    if 'TDAF' not in backbone:
-        print(f'[demo] {backbone} has no TDAF attention to draw, skipped')
+    if 'td_plugins.' not in str(Config.fromfile(str(REPO / config)).model):
+        print(f'[demo] {config} has no td_plugins attention to draw, '
+              'skipped')
         return ''
-    val = sorted((REPO / 'data/demo/coco_det/val').glob('*.jpg'))[:4]
-    out = work_dir / 'attention.png'
-    _run(['tools/visualization/tdaf_attention.py', config, checkpoint,
-          *map(str, val), '--out', str(out)])
+    image = sorted((REPO / 'data/demo/coco_det/val').glob('*.jpg'))[0]
+    out = work_dir / 'attention'
+    _run(['tools/visualization/vis_attention.py', str(image), config,
+          '--checkpoint', checkpoint, '--out-dir', str(out)])
+    return str(out / 'attention.png')
+
+
+def _plot_losses(work_dir: Path) -> str:
+    """Loss curves of the training run just made in ``work_dir``."""
+    out = work_dir / 'loss_curves.png'
+    try:
+        _run(['tools/analysis_tools/plot_logs.py', str(work_dir), '--out',
+              str(out)])
+    except subprocess.CalledProcessError:  # e.g. too few iterations logged
+        print('[demo] no loss curves (see the error above); continuing')
+        return ''
     return str(out)
 
 
@@ -111,6 +126,7 @@ def main() -> None:
     _run(['tools/train.py', args.config, '--work-dir', str(work_dir),
           '--no-validate', *extra])
     last = (work_dir / 'last_checkpoint').read_text().strip()
+    curves = _plot_losses(work_dir)
 
     _step('4/5 evaluating the trained model')
     metrics_file = work_dir / 'trained_metrics.json'
@@ -134,7 +150,9 @@ def main() -> None:
               f'{after.get(key, float("nan")):>10.3f}')
     print(f'[demo] checkpoint: {last}')
     if picture:
-        print(f'[demo] per-flow attention maps: {picture}')
+        print(f'[demo] attention maps: {picture}')
+    if curves:
+        print(f'[demo] loss curves: {curves}')
     print(f'[demo] logs, metrics and summary.json: {work_dir}')
 
 

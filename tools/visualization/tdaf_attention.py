@@ -10,7 +10,7 @@ Usage: python tools/visualization/tdaf_attention.py CONFIG CHECKPOINT
 """
 import argparse
 from pathlib import Path
-from typing import List, Sequence
+from typing import Any, List, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -18,14 +18,36 @@ import numpy as np
 TILE = 160
 
 
-def _heat(mask: np.ndarray, image: np.ndarray) -> np.ndarray:
+def colour_overlay(mask: np.ndarray, image: np.ndarray,
+                   alpha: float = 0.55) -> Tuple[np.ndarray, float, float]:
+    """``mask`` resized to ``image`` (BGR uint8), stretched to its own range
+    (min-max; a constant mask is all zero), coloured with the JET map and
+    blended over the image with weight ``alpha``. Returns the tile and the
+    mask's range ``(lo, hi)``. Shared with vis_attention.py."""
     mask = cv2.resize(mask.astype(np.float32), image.shape[1::-1],
                       interpolation=cv2.INTER_LINEAR)
     lo, hi = float(mask.min()), float(mask.max())
     norm = (mask - lo) / (hi - lo) if hi > lo else np.zeros_like(mask)
     colour = cv2.applyColorMap((norm * 255).astype(np.uint8),
                                cv2.COLORMAP_JET)
-    tile = cv2.addWeighted(image, 0.45, colour, 0.55, 0)
+    return cv2.addWeighted(image, 1 - alpha, colour, alpha, 0), lo, hi
+
+
+def recorded_masks(r2dns) -> List[Tuple[int, int, Any]]:
+    """``(stage, flow, mask)`` for every mask that ``r2dns`` recorded in
+    its last forward (``record_attention`` set), stage and flow 1-based.
+    A stage's masks gate its last ``len(masks)`` flows. Shared with
+    vis_attention.py."""
+    out = []
+    for stage, masks in enumerate(r2dns.attention_maps or []):
+        first = r2dns.num_flows - len(masks) + 1
+        for flow, mask in enumerate(masks, start=first):
+            out.append((stage + 1, flow, mask))
+    return out
+
+
+def _heat(mask: np.ndarray, image: np.ndarray) -> np.ndarray:
+    tile, lo, hi = colour_overlay(mask, image)
     cv2.putText(tile, f'{lo:.2f}-{hi:.2f}', (3, TILE - 5),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1)
     return tile
@@ -44,15 +66,11 @@ def attention_grid(config: str, checkpoint: str, images: Sequence[str],
         inference_detector(model, path)
         image = cv2.resize(cv2.imread(path), (TILE, TILE))
         tiles = [image]
-        for stage, masks in enumerate(r2dns.attention_maps):
-            # Stage masks gate the last len(masks) flows (1-based numbers).
-            first = r2dns.num_flows - len(masks) + 1
-            for flow, mask in enumerate(masks, start=first):
-                tile = _heat(mask[0, 0].cpu().numpy(), image)
-                cv2.putText(tile, f'stage {stage + 1} flow {flow}', (3, 12),
-                            cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255),
-                            1)
-                tiles.append(tile)
+        for stage, flow, mask in recorded_masks(r2dns):
+            tile = _heat(mask[0, 0].cpu().numpy(), image)
+            cv2.putText(tile, f'stage {stage} flow {flow}', (3, 12),
+                        cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1)
+            tiles.append(tile)
         rows.append(np.hstack(tiles))
     return np.vstack(rows)
 
