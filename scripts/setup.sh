@@ -78,4 +78,9 @@ export TD_PLUGINS_ROOT="$ROOT"
 step "td_plugins (editable) + test tools" \
   "$(has 'import os, pytest, td_plugins; assert os.path.samefile(os.path.dirname(td_plugins.__file__), os.path.join(os.environ["TD_PLUGINS_ROOT"], "td_plugins"))')" \
   "$PIP --no-build-isolation --no-deps -e '$ROOT' && $PIP -r '$ROOT/requirements/tests.txt'"
+# Optional group (requirements/optional.txt): onnx + onnxruntime for the ONNX
+# export tool and its test. Last, so the core stack is complete without it.
+step "optional: onnx + onnxruntime" \
+  "$(has 'import os, onnx, onnxruntime; pins=dict(l.strip().split("==") for l in open(os.environ["TD_PLUGINS_ROOT"]+"/requirements/optional.txt") if "==" in l and not l.startswith("#")); assert pins=={"onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}, pins')" \
+  "$PIP -r '$ROOT/requirements/optional.txt'"
 echo "[setup] ready: $VENV"
