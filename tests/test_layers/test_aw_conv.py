@@ -139,13 +139,15 @@ def test_auto_picks_per_sample_kernels_on_large_maps_only():
     conv = AWConv2d(8, 16, 3, padding=1, reduction=4)
     assert conv.impl == 'auto'
     assert conv.resolve_impl((20, 20)) == 'reference'
-    assert conv.resolve_impl((19, 20)) == 'fold'
+    assert conv.resolve_impl((19, 20)) == 'taps'
     assert AWConv2d(8, 16, 1, reduction=4).resolve_impl((64, 64)) == 'taps'
     strided = AWConv2d(8, 16, 3, stride=2, padding=1, reduction=4)
     assert strided.resolve_impl((40, 40)) == 'reference'   # 20x20 out
     assert strided.resolve_impl((38, 40)) == 'taps'        # 19x20 out
-    # col2im cannot express padding beyond the kernel's extent
-    wide = AWConv2d(8, 16, 3, padding=3, reduction=4)
-    assert wide.resolve_impl((8, 8)) == 'taps'
-    wide.impl = 'fold'
+    # col2im cannot express padding beyond the kernel's extent or strides
+    wide = AWConv2d(8, 16, 3, padding=3, reduction=4, impl='fold')
+    assert AWConv2d(8, 16, 3, padding=1, reduction=4,
+                    impl='fold').resolve_impl((8, 8)) == 'fold'
+    strided.impl = 'fold'
+    assert strided.resolve_impl((8, 8)) == 'taps'
     assert wide.resolve_impl((8, 8)) == 'taps'

@@ -29,8 +29,8 @@ dynamic-convolution form); the tests check that all forms agree. On the CPU
 none is uniformly faster (``benchmarks/bench_aw_conv.py``): per-sample
 kernels win on large maps, where building them is a small part of the work,
 and lose badly on small maps with many channels, where the kernels outweigh
-the activations; ``impl='auto'`` (default) picks by the output size and the
-stride.
+the activations; ``impl='auto'`` (default) picks between those two by the
+output size.
 """
 from typing import Sequence, Tuple, Union
 
@@ -43,9 +43,10 @@ __all__ = ['AWConv2d', 'AW_IMPLS', 'AUTO_MIN_POSITIONS']
 AW_IMPLS = ('auto', 'taps', 'fold', 'reference')
 # 'auto' uses the per-sample kernels when each kernel serves at least this
 # many output positions (their construction is then a small part of the
-# work; measured with benchmarks/bench_aw_conv.py); below it, 'fold' for
-# stride 1 and 'taps' for strided convolutions (whose fold form would compute
-# every input position).
+# work; measured with benchmarks/bench_aw_conv.py), the taps otherwise.
+# 'fold' is never picked: on this CPU it beat the taps only in training at
+# 7x7 (benchmarks/results/aw_conv.md) and lost at the network level
+# (benchmarks/results/aw.md).
 AUTO_MIN_POSITIONS = 400
 _Pair = Union[int, Tuple[int, int]]
 
@@ -74,8 +75,7 @@ class AWConv2d(nn.Conv2d):
             ``out_channels // reduction``. Defaults to 16.
         impl (str): ``'auto'`` (default: ``'reference'`` when the output
             has at least ``AUTO_MIN_POSITIONS`` positions per sample and the
-            kernel is larger than 1x1; otherwise ``'fold'`` for stride 1
-            and ``'taps'`` for strided kernels), ``'taps'`` (per-tap
+            kernel is larger than 1x1, else ``'taps'``), ``'taps'`` (per-tap
             decomposition, no per-sample kernels), ``'fold'`` (all taps in
             one matrix product, then col2im; stride 1 only, strided
             convolutions use ``'taps'``) or ``'reference'`` (per-sample
@@ -189,9 +189,7 @@ class AWConv2d(nn.Conv2d):
         if pointwise:
             return 'taps'
         oh, ow = self.output_size(size)
-        if oh * ow >= AUTO_MIN_POSITIONS:
-            return 'reference'
-        return 'fold' if foldable else 'taps'
+        return 'reference' if oh * ow >= AUTO_MIN_POSITIONS else 'taps'
 
     def _forward_reference(self, x: torch.Tensor,
                            scale: torch.Tensor) -> torch.Tensor:
