@@ -55,15 +55,10 @@ class ScoresOnly(nn.Module):
 def build_from_config(config: str, model_options: Optional[dict] = None
                       ) -> nn.Module:
     """The config's model in eval mode, without pretrained weights."""
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    cfg = Config.fromfile(str(REPO / config))
-    if model_options:
-        cfg.merge_from_dict({f'model.{k}': v
-                             for k, v in model_options.items()})
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    from mmpretrain.registry import MODELS
-    return ScoresOnly(MODELS.build(cfg.model)).eval()
+    from td_plugins.utils import build_from_config, load_config
+    cfg = load_config(str(REPO / config), {
+        f'model.{k}': v for k, v in (model_options or {}).items()})
+    return ScoresOnly(build_from_config(cfg)).eval()
 
 
 def efficientnet_b0(num_classes: int = 62) -> nn.Module:

@@ -442,14 +442,11 @@ def build_model(cfg, device: str = 'cpu') -> nn.Module:
     to ``device``; on ``'meta'`` the parameters keep their shapes and drop
     their storage.
     """
-    import importlib
-
-    from mmengine.registry import init_default_scope
-    scope = _scope(cfg)
-    init_default_scope(scope)
-    registry = importlib.import_module(f'{scope}.registry').MODELS
     from mmengine.model import revert_sync_batchnorm
-    model = revert_sync_batchnorm(registry.build(cfg.model))
+
+    from .config_model import build_from_config
+    _scope(cfg)  # one of the four codebases
+    model = revert_sync_batchnorm(build_from_config(cfg))
     return model.to(device).eval()
 
 

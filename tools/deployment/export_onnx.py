@@ -40,7 +40,6 @@ above ``--atol``, default 1e-4). torch.onnx's TorchScript exporter
 (``dynamo=False``; torch >= 2.9 defaults to the dynamo one), opset 17.
 """
 import argparse
-import importlib
 import math
 import sys
 import types
@@ -78,21 +77,14 @@ def build_model(config: str, checkpoint: Optional[str] = None,
     Returns:
         nn.Module: The model, ``eval()``.
     """
-    from mmengine.config import Config
     from mmengine.logging import MMLogger
-    from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
-    import td_plugins  # noqa: F401 (registers, installs the safe loader)
+
+    from td_plugins.utils import build_from_config, load_config
     # init_weights and load_checkpoint report every tensor at INFO level.
     MMLogger.get_instance('td_plugins_export_onnx', log_level='WARNING')
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    scope = cfg.get('default_scope', 'mmengine')
-    init_default_scope(scope)
-    registry = importlib.import_module(f'{scope}.registry')
-    model_cfg = cfg.model.backbone if backbone_only else cfg.model
-    model = registry.MODELS.build(model_cfg)
+    model = build_from_config(load_config(config, cfg_options),
+                              part='backbone' if backbone_only else None)
     if not checkpoint and hasattr(model, 'init_weights'):
         model.init_weights()  # (a checkpoint replaces it; no downloads)
     if checkpoint:

@@ -142,21 +142,12 @@ def build_model(config: str, checkpoint: Optional[str] = None,
     ``weights_only=True`` (``import td_plugins`` installs that loader);
     without a checkpoint the freshly built model is used as is (no
     ``init_weights``, which could try to download pretrained weights)."""
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
 
-    import td_plugins  # noqa: F401  (registry, weights-only loading)
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    scope = cfg.get('default_scope', 'mmengine')
-    init_default_scope(scope)
-    registry = importlib.import_module(f'{scope}.registry')
-    model_cfg = cfg.model.copy()
-    if cfg.get('data_preprocessor') is not None:  # as mmengine's Runner
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    model = registry.MODELS.build(model_cfg)
+    # importing td_plugins also makes checkpoints load weights-only
+    from td_plugins.utils import build_from_config, load_config
+    cfg = load_config(config, cfg_options)
+    model = build_from_config(cfg, with_preprocessor=True)
     meta: dict = {}
     if checkpoint:
         ckpt = load_checkpoint(model, checkpoint, map_location='cpu')
