@@ -102,16 +102,6 @@ def strip_pretrained(cfg: Any) -> Any:
     return cfg
 
 
-def _load_config(path: str, options: Optional[dict]) -> Any:
-    from mmengine.config import Config
-    cfg = Config.fromfile(path)
-    if options:
-        cfg.merge_from_dict(options)
-    if 'model' not in cfg:
-        raise ValueError(f'config {path} has no `model`')
-    return cfg
-
-
 def build_model(cfg: Any) -> nn.Module:
     """Build ``cfg.model`` in the config's ``default_scope``, after its
     ``custom_imports``, without pretrained weights (:func:`strip_pretrained`).
@@ -257,7 +247,8 @@ def make_case(config: str, name: str, batch: int, shape: Sequence[int],
     """
     if mode not in MODES:
         raise ValueError(f'mode must be one of {sorted(MODES)}, got {mode!r}')
-    cfg = _load_config(config, options)
+    from td_plugins.utils import load_config
+    cfg = load_config(config, options)
     model = build_model(cfg)
     kind = _kind(model)
     in_shape = _input_shape(kind, cfg, batch, shape, name)
