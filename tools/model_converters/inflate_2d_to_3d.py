@@ -48,7 +48,6 @@ from step-0 norms), the missing plain-ResNet ones (refused unless
 config, or the backbone's ``pretrained`` with ``pretrained2d=False``.
 """
 import argparse
-import json
 import re
 import sys
 import tempfile
@@ -61,7 +60,8 @@ import torch.nn as nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from resnet_to_td import (ConversionReport, infer_depth,  # noqa: E402
-                          load_source, to_torchvision_keys, detect_format)
+                          load_source, save_converted, to_torchvision_keys,
+                          detect_format)
 
 __all__ = ['TARGETS', 'build_3d', 'infer_2d_args', 'inflate', 'main']
 
@@ -327,17 +327,8 @@ def main(argv: Optional[Sequence[str]] = None) -> ConversionReport:
         load_source(args.src), target, backbone, src_format=args.src_format,
         prefix=args.prefix, allow_missing=args.allow_missing,
         seed=args.seed)
-    Path(args.dst).parent.mkdir(parents=True, exist_ok=True)
-    torch.save({'state_dict': out,
-                'meta': {'converted_from': Path(args.src).name,
-                         'converter': 'inflate_2d_to_3d',
-                         'backbone': type(model).__name__,
-                         'report': report.to_dict()}}, args.dst)
-    print(report.summary(args.verbose))
-    print(f'wrote {args.dst}: {len(out)} tensors ({type(model).__name__})')
-    if args.report_json:
-        Path(args.report_json).write_text(json.dumps(report.to_dict(),
-                                                     indent=1))
+    save_converted(out, report, args, 'inflate_2d_to_3d',
+                   type(model).__name__)
     return report
 
 

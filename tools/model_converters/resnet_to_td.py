@@ -51,7 +51,7 @@ import re
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -386,20 +386,28 @@ def main(argv: Optional[Sequence[str]] = None) -> ConversionReport:
         backbone_args=dict(args.backbone_args or {}),
         keep_head=args.keep_head, prefix=args.prefix,
         allow_missing=args.allow_missing, seed=args.seed)
-    Path(args.dst).parent.mkdir(parents=True, exist_ok=True)
     backbone = dict(type=f'td_plugins.{TARGETS[args.target]}',
                     depth=report.depth, **(args.backbone_args or {}))
-    torch.save({'state_dict': out,
+    save_converted(out, report, args, 'resnet_to_td', backbone)
+    return report
+
+
+def save_converted(state: Mapping[str, torch.Tensor],
+                   report: ConversionReport, args: argparse.Namespace,
+                   converter: str, backbone: Any) -> None:
+    """Write ``{'state_dict', 'meta'}`` to ``args.dst`` (the report and the
+    backbone in ``meta``), print the report and, with ``--report-json``,
+    write it as JSON too. Shared with ``inflate_2d_to_3d.py``."""
+    Path(args.dst).parent.mkdir(parents=True, exist_ok=True)
+    torch.save({'state_dict': state,
                 'meta': {'converted_from': Path(args.src).name,
-                         'converter': 'resnet_to_td',
-                         'backbone': backbone,
+                         'converter': converter, 'backbone': backbone,
                          'report': report.to_dict()}}, args.dst)
     print(report.summary(args.verbose))
-    print(f'wrote {args.dst}: {len(out)} tensors, backbone {backbone}')
+    print(f'wrote {args.dst}: {len(state)} tensors, backbone {backbone}')
     if args.report_json:
         Path(args.report_json).write_text(json.dumps(report.to_dict(),
                                                      indent=1))
-    return report
 
 
 if __name__ == '__main__':
