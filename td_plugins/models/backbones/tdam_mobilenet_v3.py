@@ -156,11 +156,10 @@ def td_inverted_residual_class() -> type:
                              init_cfg=init_cfg)
             self.feedback_distance = feedback_distance
             self.num_steps = num_steps
-            if feedback_distance == 1 or self.with_expand_conv:
-                bottom = mid_channels
-            else:
-                bottom = in_channels
-            self.td = TopDownAttention(bottom, out_channels, mode=td_mode,
+            # the depthwise conv's input and output both have mid_channels
+            # (without an expand conv, mmpretrain has in == mid channels)
+            self.td = TopDownAttention(mid_channels, out_channels,
+                                       mode=td_mode,
                                        reduction=reduction, order=td_order,
                                        widths=td_widths)
 
@@ -188,11 +187,9 @@ def td_inverted_residual_class() -> type:
         def _forward(self, x: torch.Tensor,
                      steps: Optional[int] = None) -> torch.Tensor:
             steps = self.num_steps if steps is None else steps
-            out = self.expand_conv(x) if self.with_expand_conv else x
-            bottom = out if self.feedback_distance == 2 else None
-            out = self.depthwise_conv(out)
-            if bottom is None:
-                bottom = out
+            pre = self.expand_conv(x) if self.with_expand_conv else x
+            out = self.depthwise_conv(pre)
+            bottom = pre if self.feedback_distance == 2 else out
             top = self.linear_conv(out)
             for t in range(1, steps):
                 bottom = self.td(bottom, top)
@@ -324,9 +321,9 @@ def tdam_mobilenet_v3_class() -> type:
             once, the last TD layer stops after step t, for t = 1..T.
             Returns T tuples shaped like :meth:`forward`'s, the last equal
             to it."""
-            k = self.td_layers[-1] if self.td_layers else None
-            if k is None:
+            if not self.td_layers:
                 raise ValueError('forward_steps needs td_layers, got ()')
+            k = self.td_layers[-1]
             prefix = []
             for i, name in enumerate(self.layers[:k]):
                 x = getattr(self, name)(x)

@@ -116,10 +116,7 @@ class TopDownAttention(nn.Module):
         for name, value in (('bottom_channels', bottom_channels),
                             ('top_channels', top_channels),
                             ('reduction', reduction)):
-            if isinstance(value, bool) or not isinstance(value, int) \
-                    or value < 1:
-                raise ValueError(
-                    f'{name} must be a positive integer, got {value!r}')
+            _positive_int(name, value, 'a positive integer')
         if dims not in (2, 3):
             raise ValueError(f'dims must be 2 or 3, got {dims!r}')
         rd = top_channels // reduction

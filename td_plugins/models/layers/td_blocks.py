@@ -81,23 +81,37 @@ class _TDMixin(TDStepsMixin):
     """Step loop shared by both blocks; they define the convs to re-run."""
 
     # (conv, norm prefix) of the convs between bottom and top, in order,
-    # for each m; the ReLU comes after every norm but the last.
+    # for each m; the ReLU comes after every norm but the last. The largest
+    # m's chain ends at the top conv, and a chain's first conv reads the
+    # bottom (m = 0: the bottom is the top).
     _chains: dict = {}
+    _block: str = ''   # key of FEEDBACK_DISTANCES
 
-    def _init_td(self, bottom_channels: int, top_channels: int,
-                 td_mode: str, feedback_distance: int, num_steps: int,
-                 reduction: int, order: str, widths: str,
-                 norm_layer: Callable[[int], nn.Module],
-                 with_cp: bool, pool_early_tops: bool) -> None:
+    def __init__(self, inplanes: int, planes: int, stride: int = 1,
+                 downsample: Optional[nn.Module] = None, groups: int = 1,
+                 base_width: int = 64, dilation: int = 1,
+                 norm_layer: Optional[Callable[[int], nn.Module]] = None,
+                 td_mode: str = 'joint', feedback_distance: int = 1,
+                 num_steps: int = 2, reduction: int = 16,
+                 order: str = 'channel->spatial', widths: str = 'code',
+                 with_cp: bool = False, pool_early_tops: bool = True) -> None:
+        check_td_block_args(self._block, feedback_distance, num_steps)
+        super().__init__(inplanes, planes, stride, downsample, groups,
+                         base_width, dilation, norm_layer)
+        norm_layer = norm_layer or nn.BatchNorm2d
+        chain = self._chains[feedback_distance]
+        top_conv = self._chains[max(self._chains)][-1][0]
+        top = getattr(self, top_conv).out_channels
+        bottom = getattr(self, chain[0][0]).in_channels if chain else top
         self.feedback_distance = feedback_distance
         self.num_steps = num_steps
         self.with_cp = with_cp
         self.pool_early_tops = pool_early_tops
-        self.td = TopDownAttention(bottom_channels, top_channels,
-                                   mode=td_mode, reduction=reduction,
-                                   order=order, widths=widths)
+        self.td = TopDownAttention(bottom, top, mode=td_mode,
+                                   reduction=reduction, order=order,
+                                   widths=widths)
         for t in range(1, num_steps):
-            for conv, bn in self._chains[feedback_distance]:
+            for conv, bn in chain:
                 channels = getattr(self, conv).out_channels
                 setattr(self, f'{bn}_{t}', norm_layer(channels))
 
@@ -190,26 +204,7 @@ class TDBottleneck(_TDMixin, Bottleneck):
         2: [('conv2', 'bn2'), ('conv3', 'bn3')],
         3: [('conv1', 'bn1'), ('conv2', 'bn2'), ('conv3', 'bn3')],
     }
-
-    def __init__(self, inplanes: int, planes: int, stride: int = 1,
-                 downsample: Optional[nn.Module] = None, groups: int = 1,
-                 base_width: int = 64, dilation: int = 1,
-                 norm_layer: Optional[Callable[[int], nn.Module]] = None,
-                 td_mode: str = 'joint', feedback_distance: int = 1,
-                 num_steps: int = 2, reduction: int = 16,
-                 order: str = 'channel->spatial', widths: str = 'code',
-                 with_cp: bool = False, pool_early_tops: bool = True) -> None:
-        check_td_block_args('Bottleneck', feedback_distance, num_steps)
-        super().__init__(inplanes, planes, stride, downsample, groups,
-                         base_width, dilation, norm_layer)
-        norm_layer = norm_layer or nn.BatchNorm2d
-        width = self.conv1.out_channels
-        out = self.conv3.out_channels
-        bottom = {0: out, 1: width, 2: width, 3: inplanes}.get(
-            feedback_distance, width)
-        self._init_td(bottom, out, td_mode, feedback_distance, num_steps,
-                      reduction, order, widths, norm_layer, with_cp,
-                      pool_early_tops)
+    _block = 'Bottleneck'
 
     _pointwise_last = True  # conv3 is 1x1, stride 1, no bias
 
@@ -240,23 +235,7 @@ class TDBasicBlock(_TDMixin, BasicBlock):
         1: [('conv2', 'bn2')],
         2: [('conv1', 'bn1'), ('conv2', 'bn2')],
     }
-
-    def __init__(self, inplanes: int, planes: int, stride: int = 1,
-                 downsample: Optional[nn.Module] = None, groups: int = 1,
-                 base_width: int = 64, dilation: int = 1,
-                 norm_layer: Optional[Callable[[int], nn.Module]] = None,
-                 td_mode: str = 'joint', feedback_distance: int = 1,
-                 num_steps: int = 2, reduction: int = 16,
-                 order: str = 'channel->spatial', widths: str = 'code',
-                 with_cp: bool = False, pool_early_tops: bool = True) -> None:
-        check_td_block_args('BasicBlock', feedback_distance, num_steps)
-        super().__init__(inplanes, planes, stride, downsample, groups,
-                         base_width, dilation, norm_layer)
-        norm_layer = norm_layer or nn.BatchNorm2d
-        bottom = inplanes if feedback_distance == 2 else planes
-        self._init_td(bottom, planes, td_mode, feedback_distance, num_steps,
-                      reduction, order, widths, norm_layer, with_cp,
-                      pool_early_tops)
+    _block = 'BasicBlock'
 
     def _first_step(self, x: torch.Tensor,
                     last: bool = True) -> List[torch.Tensor]:
