@@ -27,7 +27,8 @@ from mmengine.model import BaseModule
 from ...registry import MODELS
 from ..layers import CBAM, AWConv2d, SqueezeExcitation
 from .resnet_common import (RESNET_ARCH, BlockFactory,
-                            TorchvisionStagesMixin, check_stage_args)
+                            TorchvisionStagesMixin, check_stage_args,
+                            check_stage_indices)
 
 __all__ = ['AWResNet', 'AW_ATTENTIONS']
 
@@ -137,9 +138,7 @@ class AWResNet(TorchvisionStagesMixin, BaseModule):
                              f'got {attention!r}')
         if stem not in _STEMS:
             raise ValueError(f'stem must be one of {_STEMS}, got {stem!r}')
-        if not all(isinstance(s, int) and 0 <= s < 4 for s in aw_stages):
-            raise ValueError(f'aw_stages must be stage indices in [0, 3], '
-                             f'got {aw_stages!r}')
+        check_stage_indices('aw_stages', aw_stages)
         check_stage_args(out_indices, frozen_stages)
         from torchvision.models import resnet as tv
         layers = RESNET_ARCH[depth][1]
@@ -156,12 +155,6 @@ class AWResNet(TorchvisionStagesMixin, BaseModule):
             nn.init.kaiming_normal_(net.conv1.weight, mode='fan_out',
                                     nonlinearity='relu')
             net.maxpool = nn.Identity()
-        self.conv1, self.bn1, self.relu, self.maxpool = \
-            net.conv1, net.bn1, net.relu, net.maxpool
-        self.layer1, self.layer2, self.layer3, self.layer4 = \
-            net.layer1, net.layer2, net.layer3, net.layer4
+        self._adopt(net, out_indices, frozen_stages, norm_eval)
         self.depth, self.attention, self.stem = depth, attention, stem
-        self.out_indices = tuple(out_indices)
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
         self._freeze_stages()

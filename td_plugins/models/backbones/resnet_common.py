@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 __all__ = ['RESNET_ARCH', 'BlockFactory', 'TorchvisionStagesMixin',
-           'check_stage_args']
+           'check_stage_args', 'check_stage_indices']
 
 # depth -> (torchvision block name, blocks per stage)
 RESNET_ARCH = {
@@ -19,12 +19,19 @@ RESNET_ARCH = {
 }
 
 
+def check_stage_indices(name: str, indices: Sequence[int],
+                        allow_empty: bool = True) -> None:
+    """Refuse ``indices`` (``out_indices``, ``td_stages``, ``aw_stages``...)
+    that are not stage indices of a 4-stage ResNet."""
+    if (not allow_empty and not indices) or not all(
+            isinstance(i, int) and 0 <= i < 4 for i in indices):
+        raise ValueError(f'{name} must be stage indices in [0, 3], '
+                         f'got {indices!r}')
+
+
 def check_stage_args(out_indices: Sequence[int], frozen_stages: int) -> None:
     """Refuse ``out_indices`` / ``frozen_stages`` a 4-stage ResNet lacks."""
-    if not out_indices or not all(
-            isinstance(i, int) and 0 <= i < 4 for i in out_indices):
-        raise ValueError(f'out_indices must be stage indices in [0, 3], '
-                         f'got {out_indices!r}')
+    check_stage_indices('out_indices', out_indices, allow_empty=False)
     if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= 4:
         raise ValueError(f'frozen_stages must be an integer in [-1, 4], '
                          f'got {frozen_stages!r}')
@@ -40,13 +47,29 @@ class TorchvisionStagesMixin:
     _norm_types: Tuple[Type[nn.Module], ...] = (
         nn.modules.batchnorm._BatchNorm, )
 
+    def _adopt(self, net: nn.Module, out_indices: Sequence[int],
+               frozen_stages: int, norm_eval: bool) -> None:
+        """Take torchvision ``net``'s stem and stages (their names stay
+        torchvision's) and the stage settings; then
+        :meth:`_freeze_stages` may run."""
+        self.conv1, self.bn1, self.relu, self.maxpool = \
+            net.conv1, net.bn1, net.relu, net.maxpool
+        self.layer1, self.layer2, self.layer3, self.layer4 = \
+            net.layer1, net.layer2, net.layer3, net.layer4
+        self.out_indices = tuple(out_indices)
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+
     @property
     def stages(self) -> List[nn.Module]:
         return [self.layer1, self.layer2, self.layer3, self.layer4]
 
+    def _stem(self, x: torch.Tensor) -> torch.Tensor:
+        return self.maxpool(self.relu(self.bn1(self.conv1(x))))
+
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Stem, then the stages in turn; the ``out_indices`` outputs."""
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self._stem(x)
         outs = []
         for i, stage in enumerate(self.stages):
             x = stage(x)

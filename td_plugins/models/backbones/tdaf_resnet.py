@@ -18,7 +18,6 @@ from functools import partial
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
-import torch.nn as nn
 from mmengine.model import BaseModule
 
 from ...registry import MODELS
@@ -102,14 +101,8 @@ class TDAFResNet(TorchvisionStagesMixin, BaseModule):
         norm = partial(MultiFlowBatchNorm2d, num_flows=num_flows)
         net = tv.ResNet(block, list(layers), norm_layer=norm, groups=groups,
                         width_per_group=width_per_group)
-        self.conv1, self.bn1, self.relu, self.maxpool = \
-            net.conv1, net.bn1, net.relu, net.maxpool
-        self.layer1, self.layer2, self.layer3, self.layer4 = \
-            net.layer1, net.layer2, net.layer3, net.layer4
+        self._adopt(net, out_indices, frozen_stages, norm_eval)
         self.depth = depth
-        self.out_indices = tuple(out_indices)
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
         expansion = block.expansion
         self.stage_channels = [64 * expansion * 2**i for i in range(4)]
         self.r2dns = R2DNS(self.stage_channels, num_flows=num_flows,

@@ -20,7 +20,8 @@ from mmengine.model import BaseModule
 
 from ...registry import MODELS
 from .resnet_common import (RESNET_ARCH, BlockFactory,
-                            TorchvisionStagesMixin, check_stage_args)
+                            TorchvisionStagesMixin, check_stage_args,
+                            check_stage_indices)
 from ..layers import TDBasicBlock, TDBottleneck
 from ..layers.td_attention import check_td_args
 from ..layers.td_blocks import FEEDBACK_DISTANCES
@@ -143,9 +144,7 @@ class TDAMResNet(TorchvisionStagesMixin, BaseModule):
         check_td_args(td_mode, feedback_distance,
                       FEEDBACK_DISTANCES[block_name], block_name, num_steps,
                       reduction, td_order, td_widths)
-        if not all(isinstance(s, int) and 0 <= s < 4 for s in td_stages):
-            raise ValueError(f'td_stages must be stage indices in [0, 3], '
-                             f'got {td_stages!r}')
+        check_stage_indices('td_stages', td_stages)
         if td_blocks is None:
             td_blocks = default_td_blocks(depth, tuple(td_stages))
         self._check_td_blocks(td_blocks, layers)
@@ -162,16 +161,10 @@ class TDAMResNet(TorchvisionStagesMixin, BaseModule):
         net = tv.ResNet(factory, list(layers),
                         norm_layer=_norm_layer(norm_cfg),
                         zero_init_residual=zero_init_residual)
-        self.conv1, self.bn1, self.relu, self.maxpool = \
-            net.conv1, net.bn1, net.relu, net.maxpool
-        self.layer1, self.layer2, self.layer3, self.layer4 = \
-            net.layer1, net.layer2, net.layer3, net.layer4
+        self._adopt(net, out_indices, frozen_stages, norm_eval)
         self.depth = depth
         self.num_steps = num_steps
         self.td_blocks = [sorted(set(b)) for b in td_blocks]
-        self.out_indices = tuple(out_indices)
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
         self.step_norms_from_step0 = step_norms_from_step0
         self._freeze_stages()
 
@@ -215,7 +208,7 @@ class TDAMResNet(TorchvisionStagesMixin, BaseModule):
         layer1-3 run once, then layer4 runs with its TD blocks stopped after
         step t, for t = 1..T. Returns T tensors, the last equal to the
         normal output of layer4."""
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self._stem(x)
         for stage in self.stages[:3]:
             x = stage(x)
         outs = []
