@@ -172,15 +172,12 @@ def _adaptive_pool_matrix(size_in: int, size_out: int) -> torch.Tensor:
     return matrix
 
 
-def _matrix_pool_attention(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """AWConv2d.attention with the pooling as ``P_h @ x @ P_w^T``."""
-    import torch.nn.functional as F
+def _matrix_pool(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """AWConv2d._pool as ``P_h @ x @ P_w^T``."""
     kh, kw = self.kernel_size
     ph = _adaptive_pool_matrix(x.shape[2], kh).to(x)
     pw = _adaptive_pool_matrix(x.shape[3], kw).to(x)
-    a = torch.matmul(ph, torch.matmul(x, pw.t()))
-    a = F.relu(self._norm(self.attn_bn1, self.attn_conv1(a)))
-    return torch.sigmoid(self._norm(self.attn_bn2, self.attn_conv2(a)))
+    return torch.matmul(ph, torch.matmul(x, pw.t()))
 
 
 def patch_aw_pooling(model: nn.Module) -> int:
@@ -191,8 +188,7 @@ def patch_aw_pooling(model: nn.Module) -> int:
     count = 0
     for module in model.modules():
         if isinstance(module, AWConv2d):
-            module.attention = types.MethodType(_matrix_pool_attention,
-                                                module)
+            module._pool = types.MethodType(_matrix_pool, module)
             count += 1
     return count
 

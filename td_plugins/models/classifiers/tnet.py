@@ -50,7 +50,7 @@ import torch.nn as nn
 from ...registry import MODELS
 from ..layers.feature_weighting import FeatureWeighting
 from ..layers.keras_init import glorot_normal_, variance_scaling_
-from ..layers.tnet_grid import (check_grid_args, check_levels,
+from ..layers.tnet_grid import (_is_int, check_grid_args, check_levels,
                                 check_selection, child_positions,
                                 child_regions, crop_regions,
                                 level_geometries, resize_to, root_regions,
@@ -72,10 +72,6 @@ def _store_output(module: nn.Module, args: Any, output: Any) -> None:
     """Forward hook: keep a sub-module's output for TNet's grid map (the
     hook reads the module it runs on, so deep copies keep working)."""
     module._tnet_grid_output = output
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def parameter_counts(model: nn.Module) -> Dict[str, int]:
@@ -468,7 +464,7 @@ def tnet_class() -> type:
                         with FakeTensorMode(allow_non_fake_inputs=True):
                             grid, feat = self._probe_outputs(x)
                             shapes = tuple(grid.shape), tuple(feat.shape)
-                    except (ValueError, IndexError):
+                    except ValueError:
                         raise
                     except Exception:  # no fake tensors: a real pass
                         try:

@@ -139,9 +139,12 @@ class AWConv2d(nn.Conv2d):
     def attention(self, x: torch.Tensor) -> torch.Tensor:
         """A2 (eqs. 7-8), shape ``(N, C_out, h, w)``: one value per sample,
         output channel and kernel tap."""
-        a = F.adaptive_avg_pool2d(x, self.kernel_size)
-        a = F.relu(self._norm(self.attn_bn1, self.attn_conv1(a)))
+        a = F.relu(self._norm(self.attn_bn1, self.attn_conv1(self._pool(x))))
         return torch.sigmoid(self._norm(self.attn_bn2, self.attn_conv2(a)))
+
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        """A0: average pooling of the input to the kernel's size."""
+        return F.adaptive_avg_pool2d(x, self.kernel_size)
 
     @staticmethod
     def _norm(bn: nn.BatchNorm2d, a: torch.Tensor) -> torch.Tensor:

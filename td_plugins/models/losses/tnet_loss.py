@@ -123,7 +123,7 @@ class TNetLoss(nn.Module):
                              torch.tensor(float(baseline_init)))
 
     def _check(self, logits, labels, feature_logits, log_probs,
-               level_counts) -> int:
+               level_counts) -> None:
         if logits.dim() != 2:
             raise ValueError(f'logits must be [B, classes], got '
                              f'{tuple(logits.shape)}')
@@ -143,7 +143,6 @@ class TNetLoss(nn.Module):
         if tuple(log_probs.shape) != (b, n - 1):
             raise ValueError(f'log_probs must be [{b}, {n - 1}], got '
                              f'{tuple(log_probs.shape)}')
-        return n
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor,
                 feature_logits: torch.Tensor, log_probs: torch.Tensor,

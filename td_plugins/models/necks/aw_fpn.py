@@ -44,25 +44,20 @@ def _pre_attention(kind: Optional[str], channels: int,
     return CBAM(channels, reduction)
 
 
-def _check_args(attention: Any, reduction: Any, attention_reduction: Any,
-                aw_impl: Any, in_channels: Any, out_channels: Any) -> None:
+def _check_args(attention: Any, attention_reduction: Any, aw_impl: Any,
+                in_channels: Any, out_channels: Any) -> None:
+    """What AWConv2d (built after mmdet's FPN) does not check itself:
+    ``reduction`` and ``out_channels`` are refused by AWConv2d."""
     if attention not in AW_FPN_ATTENTIONS:
         raise ValueError(f'attention must be one of {AW_FPN_ATTENTIONS}, '
                          f'got {attention!r}')
     if aw_impl not in AW_IMPLS:
         raise ValueError(f'aw_impl must be one of {AW_IMPLS}, got '
                          f'{aw_impl!r}')
-    for name, value in (('reduction', reduction),
-                        ('attention_reduction', attention_reduction)):
-        if isinstance(value, bool) or not isinstance(value, int) \
-                or value < 1:
-            raise ValueError(f'{name} must be a positive integer, got '
-                             f'{value!r}')
-    if not isinstance(out_channels, int) or reduction > out_channels:
-        raise ValueError(
-            f'reduction ({reduction}) must not exceed out_channels '
-            f'({out_channels}): the AW attention would have no hidden '
-            f'channels')
+    if isinstance(attention_reduction, bool) or not isinstance(
+            attention_reduction, int) or attention_reduction < 1:
+        raise ValueError(f'attention_reduction must be a positive integer, '
+                         f'got {attention_reduction!r}')
     if attention is not None:
         narrowest = min(min(in_channels), out_channels)
         if attention_reduction > narrowest:
@@ -129,7 +124,7 @@ def aw_fpn_class() -> type:
                     f'conv_cfg must be None for td_plugins.AWFPN (it '
                     f'chooses the AW-convolutions itself), got '
                     f'{kwargs["conv_cfg"]!r}')
-            _check_args(attention, reduction, attention_reduction, aw_impl,
+            _check_args(attention, attention_reduction, aw_impl,
                         kwargs.get('in_channels', []),
                         kwargs.get('out_channels'))
             super().__init__(**kwargs)
