@@ -52,8 +52,8 @@ class ScoresOnly(nn.Module):
         return out[-1] if isinstance(out, (tuple, list)) else out
 
 
-def build_from_config(config: str, model_options: Optional[dict] = None
-                      ) -> nn.Module:
+def from_config(config: str, model_options: Optional[dict] = None
+                ) -> nn.Module:
     """The config's model in eval mode, without pretrained weights."""
     from td_plugins.utils import build_from_config, load_config
     cfg = load_config(str(REPO / config), {
@@ -86,14 +86,14 @@ PAIRS = {
     'fmow': (896, [
         ('efficientnet-b0 @896', efficientnet_b0),
         ('tnet-efficientnet-b0 @896, 4 locations',
-         partial(build_from_config,
+         partial(from_config,
                  'configs/tnet/tnet-efficientnet-b0_fmow-896-ft.py')),
     ]),
     'imagenet': (224, [
-        ('bagnet-77 @224', partial(build_from_config,
+        ('bagnet-77 @224', partial(from_config,
                                    'configs/tnet/bagnet77_4xb16_in1k.py')),
         ('tnet-bagnet-77 @224, 1 location',
-         partial(build_from_config,
+         partial(from_config,
                  'configs/tnet/tnet-bagnet77_4xb16_in1k.py',
                  dict(test_cfg=dict(num_levels=2,
                                     locations_per_level=[1])))),
@@ -102,8 +102,7 @@ PAIRS = {
 
 
 def macs_per_image(build: Any, inp: torch.Tensor) -> float:
-    with torch.no_grad():
-        return count_macs(build(), inp) / inp.shape[0]
+    return count_macs(build(), inp) / inp.shape[0]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

@@ -343,6 +343,16 @@ def parse_shape(values: Sequence[int]) -> Tuple[int, ...]:
     return values * 2 if len(values) == 1 else values
 
 
+def tdam_pools_early_tops(cfg) -> bool:
+    """Whether ``cfg``'s backbone is a TDAM-ResNet that pools the early
+    steps' tops at inference (``pool_early_tops``, default True): its count
+    is then below the official computation order's, which
+    ``model.backbone.pool_early_tops=False`` gives."""
+    backbone = cfg.model.get('backbone') or {}
+    return str(backbone.get('type', '')).split('.')[-1] == 'TDAMResNet' \
+        and bool(backbone.get('pool_early_tops', True))
+
+
 def _scope(cfg) -> str:
     scope = cfg.get('default_scope', None)
     if scope not in _SCOPES:
@@ -526,10 +536,14 @@ def config_complexity(config: Any, shape: Optional[Sequence[int]] = None,
         it was counted.
     """
     from mmengine.config import Config
-    cfg = config if isinstance(config, Config) else Config.fromfile(
-        str(config))
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+
+    from .config_model import load_config
+    if isinstance(config, Config):
+        cfg = config
+        if cfg_options:
+            cfg.merge_from_dict(cfg_options)
+    else:
+        cfg = load_config(str(config), cfg_options)
     notes = []
     if shape is None:
         shape, where = standard_input_shape(cfg)

@@ -103,8 +103,9 @@ def strip_pretrained(cfg: Any) -> Any:
 
 
 def build_model(cfg: Any) -> nn.Module:
-    """Build ``cfg.model`` in the config's ``default_scope``, after its
-    ``custom_imports``, without pretrained weights (:func:`strip_pretrained`).
+    """Build ``cfg.model`` in the config's ``default_scope`` (its
+    ``custom_imports`` were imported when the config was loaded), without
+    pretrained weights (:func:`strip_pretrained`).
 
     Args:
         cfg (mmengine.Config): A loaded config.
@@ -116,15 +117,11 @@ def build_model(cfg: Any) -> nn.Module:
         nn.Module: The model, on the CPU, weights as constructed.
     """
     from mmengine.model import revert_sync_batchnorm
-    from mmengine.registry import MODELS, DefaultScope
-    from mmengine.utils import import_modules_from_strings
-    if cfg.get('custom_imports'):
-        import_modules_from_strings(**cfg.custom_imports)
-    model_cfg = strip_pretrained(copy.deepcopy(cfg.model))
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
-        # overwrite_default_scope(None) keeps the current scope; build in the
-        # config's own scope with the root registry (it re-routes by scope).
-        return revert_sync_batchnorm(MODELS.build(model_cfg))
+
+    from td_plugins.utils import build_from_config
+    cfg = copy.deepcopy(cfg)
+    cfg.model = strip_pretrained(cfg.model)
+    return revert_sync_batchnorm(build_from_config(cfg))
 
 
 def _clip_len(cfg: Any) -> Optional[int]:

@@ -69,7 +69,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from td_plugins.utils.flops import config_complexity  # noqa: E402
+from td_plugins.utils import load_config  # noqa: E402
+from td_plugins.utils.flops import (config_complexity,  # noqa: E402
+                                   tdam_pools_early_tops)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -100,22 +102,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def _pools_early_tops(config: str, cfg_options) -> bool:
-    from mmengine.config import Config
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    backbone = cfg.model.get('backbone') or {}
-    return str(backbone.get('type', '')).endswith('TDAMResNet') and \
-        backbone.get('pool_early_tops', True)
-
-
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    result = config_complexity(args.config, shape=args.shape,
-                               device=args.device,
-                               elementwise=not args.no_elementwise,
-                               cfg_options=args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
+    pools_early_tops = tdam_pools_early_tops(cfg)
+    result = config_complexity(cfg, shape=args.shape, device=args.device,
+                               elementwise=not args.no_elementwise)
     summary = result.to_dict(args.depth)
     summary['config'] = args.config
     shape = 'x'.join(str(s) for s in result.input_shape)
@@ -132,7 +124,7 @@ def main(argv=None) -> dict:
     print(f'Counted:     {summary["counted"]}')
     print(f'Not counted: {summary["not_counted"]}')
     notes = list(result.notes)
-    if _pools_early_tops(args.config, args.cfg_options):
+    if pools_early_tops:
         notes.append('TDAM pools the early steps\' tops at inference (same '
                      'outputs); the official order the paper counts: '
                      '--cfg-options model.backbone.pool_early_tops=False')

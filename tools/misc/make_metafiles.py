@@ -31,6 +31,7 @@ Usage: python tools/misc/make_metafiles.py [--methods tdam tdaf aw tnet]
        [--root REPO]
 """
 import argparse
+import copy
 import re
 import sys
 from pathlib import Path
@@ -263,10 +264,10 @@ def _architecture(model_cfg) -> List[str]:
 def model_entry(config: Path, root: Path, method: str) -> dict:
     """One ``Models`` entry: parameters and FLOPs computed from the built
     model, the paper's results where it has them."""
-    from mmengine.config import Config
-
-    from td_plugins.utils.flops import config_complexity
-    cfg = Config.fromfile(str(config))
+    from td_plugins.utils import load_config
+    from td_plugins.utils.flops import (config_complexity,
+                                        tdam_pools_early_tops)
+    cfg = load_config(str(config))
     name = config.stem
     result = config_complexity(cfg)
     shape = 'x'.join(str(s) for s in result.input_shape)
@@ -279,9 +280,8 @@ def model_entry(config: Path, root: Path, method: str) -> dict:
         'FLOPs': int(result.macs),
         'FLOPs Input Shape': shape,
     }
-    backbone_type = str((cfg.model.get('backbone') or {}).get('type', ''))
-    if backbone_type.split('.')[-1] == 'TDAMResNet':
-        full = config_complexity(Config.fromfile(str(config)), cfg_options={
+    if tdam_pools_early_tops(cfg):
+        full = config_complexity(copy.deepcopy(cfg), cfg_options={
             'model.backbone.pool_early_tops': False})
         if full.macs != result.macs:
             metadata['FLOPs (all tops computed)'] = int(full.macs)

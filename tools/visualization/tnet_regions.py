@@ -62,17 +62,12 @@ def build_model(config: str, checkpoint: Optional[str] = None,
                 device: str = 'cpu') -> Tuple[Any, Any]:
     """The TNet of ``config`` (with the config's data preprocessor), weights
     from ``checkpoint`` when given, in eval mode; and the config."""
-    import td_plugins  # noqa: F401  (weights-only checkpoint loading)
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
-    from td_plugins.registry import MODELS
-    cfg = Config.fromfile(config)
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    model_cfg = cfg.model.copy()
-    if cfg.get('data_preprocessor') is not None:
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    model = MODELS.build(model_cfg)
+
+    # importing td_plugins also makes checkpoints load weights-only
+    from td_plugins.utils import build_from_config, load_config
+    cfg = load_config(config)
+    model = build_from_config(cfg, with_preprocessor=True)
     if type(model).__name__ != 'TNet':
         raise ValueError(f'{config} builds a {type(model).__name__}, not a '
                          f'td_plugins.TNet')
