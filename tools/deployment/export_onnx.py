@@ -41,6 +41,7 @@ above ``--atol``, default 1e-4). torch.onnx's TorchScript exporter
 """
 import argparse
 import math
+import re
 import sys
 import types
 import warnings
@@ -78,9 +79,10 @@ def build_model(config: str, checkpoint: Optional[str] = None,
         nn.Module: The model, ``eval()``.
     """
     from mmengine.logging import MMLogger
-    from mmengine.runner import load_checkpoint
+    from mmengine.runner.checkpoint import load_state_dict
 
-    from td_plugins.utils import build_from_config, load_config
+    from td_plugins.utils import (build_from_config, load_config,
+                                  safe_torch_load)
     # init_weights and load_checkpoint report every tensor at INFO level.
     MMLogger.get_instance('td_plugins_export_onnx', log_level='WARNING')
     model = build_from_config(load_config(config, cfg_options),
@@ -88,22 +90,18 @@ def build_model(config: str, checkpoint: Optional[str] = None,
     if not checkpoint and hasattr(model, 'init_weights'):
         model.init_weights()  # (a checkpoint replaces it; no downloads)
     if checkpoint:
-        revise = [(r'^module\.', '')]
-        if backbone_only:
-            state = _checkpoint_keys(checkpoint)
-            if any(k.startswith('backbone.') for k in state):
-                revise.append((r'^backbone\.', ''))
-        load_checkpoint(model, checkpoint, map_location='cpu',
-                        revise_keys=revise)
+        # read once (weights-only); a whole-model checkpoint's backbone.*
+        # keys go to a backbone-only model
+        ckpt = safe_torch_load(checkpoint)
+        state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) \
+            else ckpt
+        state = {re.sub(r'^module\.', '', k): v for k, v in state.items()}
+        if backbone_only and any(k.startswith('backbone.') for k in state):
+            state = {re.sub(r'^backbone\.', '', k): v
+                     for k, v in state.items()}
+        load_state_dict(model, state)
     model.eval()
     return model
-
-
-def _checkpoint_keys(path: str) -> List[str]:
-    from td_plugins.utils import safe_torch_load
-    ckpt = safe_torch_load(path)
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
-    return list(state)
 
 
 def flatten_outputs(outputs: Any, head: Optional[nn.Module] = None
