@@ -86,12 +86,19 @@ class TorchvisionStagesMixin:
             for p in module.parameters():
                 p.requires_grad = False
 
+    def _is_attention_norm(self, name: str) -> bool:
+        """Whether the norm ``name`` (as in ``named_modules``) belongs to the
+        attention the method adds, which no checkpoint pretrains:
+        ``norm_eval`` leaves those training. Backbones override this."""
+        return False
+
     def train(self, mode: bool = True) -> nn.Module:
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, self._norm_types):
+            for name, m in self.named_modules():
+                if isinstance(m, self._norm_types) and \
+                        not self._is_attention_norm(name):
                     m.eval()
         return self
 
