@@ -8,7 +8,11 @@ Use a module from any OpenMMLab 2.x config with::
 
 Importing the package also makes mmengine load checkpoints with
 ``torch.load(weights_only=True)`` and an allow-list of exactly the types
-mmengine writes (see :mod:`td_plugins.utils.safe_checkpoint`).
+mmengine writes (see :mod:`td_plugins.utils.safe_checkpoint`), and makes
+mmengine's ``convert_sync_batchnorm`` (the Runner's ``sync_bn``) and torch's
+``nn.SyncBatchNorm.convert_sync_batchnorm`` turn TDAF's multi-flow BN into
+its synchronised form instead of a one-flow ``nn.SyncBatchNorm`` (see
+:mod:`td_plugins.utils.sync_norm`).
 """
 from .utils.safe_checkpoint import install_checkpoint_loader
 from .version import __version__
@@ -17,5 +21,8 @@ install_checkpoint_loader()
 
 from .registry import MODELS  # noqa: E402
 from . import evaluation, models  # noqa: E402,F401
+from .utils.sync_norm import install_sync_norm  # noqa: E402
+
+install_sync_norm()
 
 __all__ = ['MODELS', '__version__']

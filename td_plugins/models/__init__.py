@@ -10,7 +10,8 @@ from ..registry import MODELS
 from . import backbones, classifiers, heads, losses, necks  # noqa: F401
 from .layers import (ANAR, AWConv2d, DownsampleFunction,
                      HalfScaleResidualGate, MultiFlowBatchNorm2d,
-                     MultiFlowBatchNorm3d, TopDownAttention)
+                     MultiFlowBatchNorm3d, SyncMultiFlowBatchNorm,
+                     TopDownAttention)
 
 # Pure layers stay free of OpenMMLab imports; they are registered here.
 MODELS.register_module(module=DownsampleFunction)
@@ -23,6 +24,9 @@ MODELS.register_module(name='AWConv', module=AWConv2d)
 # Multi-flow BN as mmcv norm layers: norm_cfg=dict(type='td_plugins.MFBN2d').
 MODELS.register_module(name='MFBN2d', module=MultiFlowBatchNorm2d)
 MODELS.register_module(name='MFBN3d', module=MultiFlowBatchNorm3d)
+# Its synchronised form (what sync_bn converts MFBN into), any input rank.
+MODELS.register_module(name='SyncMFBN', module=SyncMultiFlowBatchNorm)
 
 __all__ = ['ANAR', 'AWConv2d', 'DownsampleFunction', 'HalfScaleResidualGate',
-           'MultiFlowBatchNorm2d', 'MultiFlowBatchNorm3d', 'TopDownAttention']
+           'MultiFlowBatchNorm2d', 'MultiFlowBatchNorm3d',
+           'SyncMultiFlowBatchNorm', 'TopDownAttention']

@@ -1,6 +1,7 @@
 """TDAFResNet: torchvision layout, identity init, flows, arguments."""
 import pytest
 import torch
+from torch.nn.modules.batchnorm import _BatchNorm
 from torchvision.models import resnet18
 
 from td_plugins.models.backbones import TDAFResNet
@@ -35,8 +36,11 @@ def test_resnet_weights_load_and_identity_init_gives_equal_outputs(plain):
     assert set(report.unexpected_keys) == {'fc.weight', 'fc.bias'}
     assert report.missing_keys and all(
         k.startswith('r2dns.') for k in report.missing_keys)
+    # Like any torch BN, a norm whose entries carry no version metadata gets
+    # its num_batches_tracked filled in instead of reported missing.
     assert set(report.missing_keys) == {
-        k for k in model.state_dict() if k.startswith('r2dns.')}
+        k for k in model.state_dict() if k.startswith('r2dns.') and
+        not k.endswith('num_batches_tracked')}
     x = torch.rand(2, 3, 96, 80)
     with torch.no_grad():
         ours = model(x)
@@ -90,13 +94,124 @@ def test_every_parameter_gets_a_gradient():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
+def _norms(module):
+    return {name: m for name, m in module.named_modules()
+            if isinstance(m, _BatchNorm)}
+
+
+def _stats(norms):
+    return {name: (m.running_mean.clone(), m.num_batches_tracked.clone())
+            for name, m in norms.items()}
+
+
 def test_frozen_stages_and_norm_eval():
     model = TDAFResNet(depth=18, frozen_stages=1, norm_eval=True).train()
     assert not model.conv1.weight.requires_grad
     assert not any(p.requires_grad for p in model.layer1.parameters())
     assert all(p.requires_grad for p in model.layer2.parameters())
-    assert not model.layer3[0].bn1.training
-    assert model.r2dns.anars[0].trans.training
+    pretrained = {k: m for k, m in _norms(model).items()
+                  if not k.startswith('r2dns.')}
+    anar_norms = _norms(model.r2dns)
+    assert len(pretrained) == 20 and len(anar_norms) == 3 * 2  # ANAR-3
+    assert not any(m.training for m in pretrained.values())
+    assert all(m.training for m in anar_norms.values())
+    # A training step: the ANARs' norms (never pretrained) learn their
+    # statistics, the pretrained norms keep theirs.
+    before_p, before_a = _stats(pretrained), _stats(anar_norms)
+    model(torch.rand(2, 3, 64, 64) * 3 + 1)
+    for name, (mean, count) in _stats(pretrained).items():
+        assert torch.equal(mean, before_p[name][0]), name
+        assert torch.equal(count, before_p[name][1]), name
+    for name, (mean, count) in _stats(anar_norms).items():
+        assert not torch.equal(mean, before_a[name][0]), name
+        # ANAR i reads flows 0..1 (stages 0, 1) or flow 1 (stage 2), N = 3.
+        assert count.sum() > before_a[name][1].sum(), name
+
+
+def test_anar_norm_eval_freezes_the_anar_norms_too():
+    model = TDAFResNet(depth=18, norm_eval=True, anar_norm_eval=True).train()
+    assert not any(m.training for m in _norms(model).values())
+    assert TDAFResNet(depth=18).train().r2dns.anars[0].trans_norm.training
+
+
+def _grads_and_state(model, x):
+    outs = model(x)
+    sum((o * torch.linspace(-1, 1, o.shape[1]).view(1, -1, 1, 1)).square()
+        .mean() for o in outs).backward()
+    return ([o.detach() for o in outs],
+            {k: p.grad.clone() for k, p in model.named_parameters()},
+            {k: b.clone() for k, b in model.named_buffers()})
+
+
+def test_with_cp_equals_without(monkeypatch):
+    from td_plugins.models.layers import flow_blocks
+    calls = []
+    checkpoint = flow_blocks.checkpoint_keep_stats
+
+    def counting(*args, **kwargs):
+        calls.append(args[2])  # the flow it captured
+        return checkpoint(*args, **kwargs)
+
+    monkeypatch.setattr(flow_blocks, 'checkpoint_keep_stats', counting)
+    torch.manual_seed(0)
+    ref = TDAFResNet(depth=18, zero_init_anar=False).train()
+    cp = TDAFResNet(depth=18, zero_init_anar=False, with_cp=True).train()
+    cp.load_state_dict(ref.state_dict())
+    x = torch.rand(2, 3, 64, 64)
+    outs_a, grads_a, bufs_a = _grads_and_state(ref, x)
+    outs_b, grads_b, bufs_b = _grads_and_state(cp, x)
+    # 8 blocks; flows 0, 1, 2 run 2, 3, 4 stages of 2 blocks each.
+    assert sorted(calls) == [0] * 4 + [1] * 6 + [2] * 8
+    for a, b in zip(outs_a, outs_b):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)
+    assert grads_a.keys() == grads_b.keys()
+    for key in grads_a:
+        torch.testing.assert_close(grads_b[key], grads_a[key], rtol=0,
+                                   atol=0, msg=key)
+    for key in bufs_a:  # running statistics: every flow counted once
+        torch.testing.assert_close(bufs_b[key], bufs_a[key], rtol=0, atol=0,
+                                   msg=key)
+    assert bufs_b['layer4.0.bn1.num_batches_tracked'].tolist() == [0, 0, 1]
+    assert bufs_b['layer1.0.bn1.num_batches_tracked'].tolist() == [1, 1, 1]
+
+
+def test_kaiming_init_cfg_keeps_the_plain_resnets_function():
+    torch.manual_seed(0)
+    model = TDAFResNet(depth=18, init_cfg=dict(type='Kaiming',
+                                               layer='Conv2d'))
+    model.init_weights()
+    for anar_module in model.r2dns.anars:
+        assert anar_module.last.weight.abs().sum() == 0
+    plain = resnet18().eval()
+    stats = ('running_mean', 'running_var', 'num_batches_tracked')
+    report = plain.load_state_dict(  # the last flow's statistics
+        {k: v[-1] if k.endswith(stats) else v
+         for k, v in model.state_dict().items()
+         if not k.startswith('r2dns.')}, strict=False)
+    assert set(report.missing_keys) == {'fc.weight', 'fc.bias'}
+    model.eval()
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        for a, b in zip(model(x), _plain_features(plain, x)):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    # zero_init_anar=False keeps Kaiming's (non-identity) last conv.
+    off = TDAFResNet(depth=18, zero_init_anar=False,
+                     init_cfg=dict(type='Kaiming', layer='Conv2d'))
+    off.init_weights()
+    assert off.r2dns.anars[0].last.weight.abs().sum() > 0
+
+
+def test_a_bf16_autocast_training_step_is_finite():
+    torch.manual_seed(0)
+    model = TDAFResNet(depth=18, zero_init_anar=False).train()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        outs = model(torch.rand(2, 3, 64, 64))
+        loss = sum(o.float().square().mean() for o in outs)
+    assert all(o.dtype == torch.bfloat16 for o in outs)
+    loss.backward()
+    assert torch.isfinite(loss)
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
 
 
 def test_builds_from_a_codebase_registry():
@@ -121,6 +236,8 @@ def test_builds_from_a_codebase_registry():
     (dict(groups=0), 'groups must be a positive integer'),
     (dict(groups=32, width_per_group=4),
      'groups and width_per_group must be 1 and 64 for depth 18'),
+    (dict(with_cp=1), 'with_cp must be True or False'),
+    (dict(anar_norm_eval=None), 'anar_norm_eval must be True or False'),
 ])
 def test_invalid_arguments_are_refused_at_build(kwargs, match):
     args = dict(depth=18)

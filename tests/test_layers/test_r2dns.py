@@ -7,7 +7,10 @@ from td_plugins.models.layers import MultiFlowBatchNorm2d, R2DNS
 
 
 class _Stage(nn.Module):
-    """conv + multi-flow BN that logs (stage, flow, input size) per call."""
+    """conv + multi-flow BN that logs (stage, flow, input size) per call;
+    called as ``stage(x, flow)``."""
+
+    takes_flow = True
 
     def __init__(self, idx, cin, cout, log, num_flows):
         super().__init__()
@@ -15,9 +18,9 @@ class _Stage(nn.Module):
         self.conv = nn.Conv2d(cin, cout, 3, 2, 1)
         self.bn = MultiFlowBatchNorm2d(cout, num_flows=num_flows)
 
-    def forward(self, x):
-        self.log.append(('stage', self.idx, self.bn.flow, x.shape[-1]))
-        return torch.relu(self.bn(self.conv(x)))
+    def forward(self, x, flow):
+        self.log.append(('stage', self.idx, flow, x.shape[-1]))
+        return torch.relu(self.bn(self.conv(x), flow))
 
 
 def _net(num_flows, log, chans=(4, 8, 16, 32), **kwargs):
@@ -73,7 +76,7 @@ def test_single_flow_is_the_plain_network():
     x = torch.rand(1, 3, 32, 32)
     y = x
     for s in stages:
-        y = s(y)
+        y = s(y, 0)
     assert torch.equal(r2dns(x, stages)[-1], y)
 
 
@@ -134,5 +137,5 @@ def test_in_place_gate_spares_tensors_a_stage_passes_through():
     with torch.no_grad():
         outs = r2dns(x, stages)
     torch.testing.assert_close(x, x_before)  # the user's input is untouched
-    g = r2dns.anars[0](r2dns.dsf(x_before))
+    g = r2dns.anars[0](r2dns.dsf(x_before), flow=0)
     torch.testing.assert_close(outs[0], x_before * (g + 0.5))

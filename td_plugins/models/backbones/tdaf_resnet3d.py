@@ -12,18 +12,29 @@ BN takes the 2D statistics in every flow), a plain ``ResNet3d`` checkpoint
 loads with exactly ``r2dns.*`` missing, and with ``zero_init_anar=True`` the
 untrained network computes what the plain ``ResNet3d`` computes.
 
+The blocks are mmaction's ``BasicBlock3d`` / ``Bottleneck3d`` (same names)
+called as ``block(x, flow)``: the flow reaches every multi-flow BN inside the
+``ConvModule`` layers as an argument. ``with_cp`` checkpoints each block with
+its flow captured and its running statistics updated once
+(:func:`~td_plugins.models.layers.checkpoint.checkpoint_keep_stats`).
+``norm_eval`` freezes the (pretrained) stem and stage norms and leaves the
+ANARs' norms training unless ``anar_norm_eval=True``.
+
 mmaction2 is imported only when the backbone is built, so
 ``import td_plugins`` does not need it: the registered name
 ``td_plugins.TDAFResNet3d`` is a factory that creates the subclass of
 ``mmaction.models.ResNet3d`` on first use.
 """
+from functools import partial
 from typing import Any, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...registry import MODELS
-from ..layers import MultiFlowBatchNorm, R2DNS, check_r2dns_args
+from ..layers import FlowFn, R2DNS, check_r2dns_args, run_flow
+from ..layers.checkpoint import checkpoint_keep_stats
 
 __all__ = ['TDAFResNet3d', 'tdaf_resnet3d_class']
 
@@ -35,7 +46,57 @@ def tdaf_resnet3d_class() -> type:
     global _CLASS
     if _CLASS is not None:
         return _CLASS
-    from mmaction.models.backbones.resnet3d import ResNet3d
+    from mmaction.models.backbones.resnet3d import (BasicBlock3d,
+                                                    Bottleneck3d, ResNet3d)
+    from mmcv.cnn import ConvModule
+
+    def conv_module(module: nn.Module, x: torch.Tensor,
+                    flow: int) -> torch.Tensor:
+        """``ConvModule.forward`` (conv, norm, act in its ``order``) with
+        the flow passed to the norm; other modules go to run_flow."""
+        if not isinstance(module, ConvModule):
+            return run_flow(module, x, flow)
+        for layer in module.order:
+            if layer == 'conv':
+                if module.with_explicit_padding:
+                    x = module.padding_layer(x)
+                x = module.conv(x)
+            elif layer == 'norm' and module.with_norm:
+                x = run_flow(module.norm, x, flow)
+            elif layer == 'act' and module.with_activation:
+                x = module.activate(x)
+        return x
+
+    class _FlowBlock3d:
+        """``forward(x, flow)`` of mmaction's 3D blocks."""
+        takes_flow = True
+
+        def _inner(self, x: torch.Tensor, flow: int) -> torch.Tensor:
+            out = x
+            for name in self._convs:
+                out = conv_module(getattr(self, name), out, flow)
+            identity = x if self.downsample is None else \
+                conv_module(self.downsample, x, flow)
+            return out + identity
+
+        def forward(self, x: torch.Tensor, flow: int) -> torch.Tensor:
+            if self.with_cp and x.requires_grad and torch.is_grad_enabled():
+                out = checkpoint_keep_stats(self._inner, x, flow, owner=self)
+            else:
+                out = self._inner(x, flow)
+            out = self.relu(out)
+            if self.non_local:
+                out = self.non_local_block(out)
+            return out
+
+    class FlowBasicBlock3d(_FlowBlock3d, BasicBlock3d):
+        _convs = ('conv1', 'conv2')
+
+    class FlowBottleneck3d(_FlowBlock3d, Bottleneck3d):
+        _convs = ('conv1', 'conv2', 'conv3')
+
+    flow_blocks = {BasicBlock3d: FlowBasicBlock3d,
+                   Bottleneck3d: FlowBottleneck3d}
 
     class TDAFResNet3d(ResNet3d):
         """ResNet3d with TDAF's recursive flows (see the module docstring).
@@ -49,6 +110,8 @@ def tdaf_resnet3d_class() -> type:
                 ``'avg_pool'``.
             zero_init_anar (bool): Start as the plain ResNet3d. Defaults to
                 True.
+            anar_norm_eval (bool): Under ``norm_eval``, freeze the ANARs'
+                norms too. Defaults to False.
             **kwargs: ``mmaction.models.ResNet3d`` arguments; ``norm_cfg``
                 must be a BN3d config (it becomes multi-flow BN).
 
@@ -61,9 +124,16 @@ def tdaf_resnet3d_class() -> type:
             torch.Size([2, 512, 4, 2, 2])
         """
 
+        arch_settings = {depth: (flow_blocks[block], blocks) for depth,
+                         (block, blocks) in ResNet3d.arch_settings.items()}
+
         def __init__(self, num_flows: int = 3, anar: int = 5,
                      eta: float = 0.5, dsf: str = 'avg_pool',
-                     zero_init_anar: bool = True, **kwargs: Any) -> None:
+                     zero_init_anar: bool = True,
+                     anar_norm_eval: bool = False, **kwargs: Any) -> None:
+            if not isinstance(anar_norm_eval, bool):
+                raise ValueError(f'anar_norm_eval must be True or False, '
+                                 f'got {anar_norm_eval!r}')
             norm_cfg = dict(kwargs.pop('norm_cfg', None) or
                             dict(type='BN3d', requires_grad=True))
             if norm_cfg.get('type') not in ('BN3d', 'BN', 'td_plugins.MFBN3d'):
@@ -78,19 +148,24 @@ def tdaf_resnet3d_class() -> type:
             channels = [self.base_channels * expansion * 2**i
                         for i in range(len(self.res_layers))]
             self.zero_init_anar = zero_init_anar
+            self.anar_norm_eval = anar_norm_eval
             self.r2dns = R2DNS(channels, num_flows=num_flows, anar=anar,
                                eta=eta, dims=3, dsf=dsf,
                                zero_init_anar=zero_init_anar)
 
         def init_weights(self, pretrained: Optional[str] = None) -> None:
             super().init_weights(pretrained)
-            # ResNet3d re-initialises every Conv3d, the ANARs' too.
+            # ResNet3d re-initialises every Conv3d, the ANARs' too, unless
+            # it loaded a 3D checkpoint (which may hold trained ANARs).
+            if isinstance(self.pretrained, str) and not self.pretrained2d:
+                return
             for anar_module in self.r2dns.anars:
                 anar_module.reset_parameters(self.zero_init_anar)
 
         def forward(self, x: torch.Tensor
                     ) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
-            stem = [self.conv1] + ([self.maxpool] if self.with_pool1 else [])
+            stem = [FlowFn(partial(conv_module, self.conv1))] + \
+                ([self.maxpool] if self.with_pool1 else [])
             stages = [getattr(self, name) for name in self.res_layers]
             if self.with_pool2:
                 stages[0] = (stages[0], self.pool2)
@@ -98,12 +173,13 @@ def tdaf_resnet3d_class() -> type:
             outs = [outs[i] for i in self.out_indices]
             return outs[0] if len(outs) == 1 else tuple(outs)
 
-        def train(self, mode: bool = True) -> None:
-            super().train(mode)
-            if mode and self.norm_eval:
-                for m in self.modules():
-                    if isinstance(m, MultiFlowBatchNorm):
-                        m.eval()
+        def train(self, mode: bool = True) -> nn.Module:
+            super().train(mode)  # norm_eval: every _BatchNorm to eval
+            if mode and self.norm_eval and not self.anar_norm_eval:
+                for m in self.r2dns.modules():
+                    if isinstance(m, _BatchNorm):
+                        m.train()
+            return self
 
     _CLASS = TDAFResNet3d
     return _CLASS

@@ -9,7 +9,9 @@ head input (the backbone's last feature map, plain or TDAF) is downsampled
 by the DSF for the earlier flows, flow ``n`` runs ``3 - (N - n)`` deconv
 stages, an ANAR gates each of the first two stages of later flows, and the
 last flow's output goes on to the final 1x1 conv. Every BN of the deconv
-stages is a multi-flow BN.
+stages is a multi-flow BN; R2DNS passes each call's flow to it as an
+argument (:func:`~td_plugins.models.layers.run_flow`). ``HeatmapHead`` has
+no ``norm_eval``: every norm of the head trains, as in SimpleBaseline.
 
 Built on mmpose's ``HeatmapHead`` (loss, decoder, flip test, key layout:
 ``deconv_layers.0.weight`` ... ``final_layer.weight``), imported only when
@@ -21,6 +23,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from ...registry import MODELS
+from ..backbones.tdaf_resnet import loads_checkpoint
 from ..layers import MultiFlowBatchNorm2d, R2DNS, check_r2dns_args
 
 __all__ = ['TDAFHeatmapHead', 'tdaf_heatmap_head_class']
@@ -89,7 +92,10 @@ def tdaf_heatmap_head_class() -> type:
 
         def init_weights(self) -> None:
             super().init_weights()
-            # The head's Normal(std=0.001) init reaches the ANAR convs too.
+            # The head's Normal(std=0.001) init reaches the ANAR convs too;
+            # a loaded checkpoint may hold trained ANARs.
+            if loads_checkpoint(self.init_cfg):
+                return
             for anar_module in self.r2dns.anars:
                 anar_module.reset_parameters(self.zero_init_anar)
 

@@ -9,8 +9,10 @@ from .cbam import CBAM
 from .downsample import DownsampleFunction
 from .feature_weighting import FeatureWeighting
 from .keras_init import glorot_normal_, variance_scaling_
+from .flow import FlowFn, run_flow
+from .flow_blocks import FlowBasicBlock, FlowBottleneck
 from .multi_flow_bn import (MultiFlowBatchNorm, MultiFlowBatchNorm2d,
-                            MultiFlowBatchNorm3d, set_flow)
+                            MultiFlowBatchNorm3d, SyncMultiFlowBatchNorm)
 from .positional_encoding import sincos_position_encoding
 from .r2dns import R2DNS, check_r2dns_args
 from .squeeze_excitation import SqueezeExcitation
@@ -20,10 +22,12 @@ from .tnet_location import TNetLocationModule
 from .tnet_positional import TNetPositionalModule
 
 __all__ = ['ANAR', 'AWConv2d', 'CBAM', 'DownsampleFunction',
+           'FlowBasicBlock', 'FlowBottleneck', 'FlowFn',
            'HalfScaleResidualGate', 'MultiFlowBatchNorm',
            'MultiFlowBatchNorm2d', 'MultiFlowBatchNorm3d', 'R2DNS',
            'SqueezeExcitation', 'TDBasicBlock', 'TDBottleneck',
            'TopDownAttention', 'check_r2dns_args', 'check_td_block_args',
-           'set_flow', 'FeatureWeighting', 'TNetLocationModule',
+           'SyncMultiFlowBatchNorm', 'run_flow', 'FeatureWeighting',
+           'TNetLocationModule',
            'TNetPositionalModule', 'glorot_normal_',
            'sincos_position_encoding', 'variance_scaling_']

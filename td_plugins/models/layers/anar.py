@@ -35,14 +35,17 @@ Choices where the paper is silent (``shared/spec/methods.md`` section 2.2):
   mask starts at sigmoid(0) = 0.5 everywhere and ``h * (g + 0.5) = h``: an
   untrained TDAF network computes what its plain network computes.
 * ``norm_layer`` is a callable ``(channels) -> nn.Module``; TDAF passes
-  multi-flow BN (the flow in use is set by the R2DNS wrapper). Channel
-  widths are at least ``min_channels`` (default 1).
+  multi-flow BN, and R2DNS passes the flow whose features the ANAR reads
+  (``anar(x, flow=k)``; norms that take no flow are called as ``norm(y)``).
+  Channel widths are at least ``min_channels`` (default 1).
 """
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .flow import run_flow
 
 __all__ = ['ANAR', 'HalfScaleResidualGate', 'ANAR_WIDTHS', 'check_anar_depth',
            'check_eta']
@@ -163,26 +166,30 @@ class ANAR(nn.Module):
         nn.init.zeros_(self.last.bias)
 
     def forward(self, x: torch.Tensor,
-                out_size: Optional[Sequence[int]] = None) -> torch.Tensor:
+                out_size: Optional[Sequence[int]] = None,
+                flow: Optional[int] = None) -> torch.Tensor:
         """Mask of shape ``(B, 1, *out_size)``; ``out_size`` defaults to
-        twice the input's spatial (and temporal) size."""
+        twice the input's spatial (and temporal) size. ``flow`` goes to the
+        multi-flow norms (required when they have several flows)."""
         if x.dim() != self.dims + 2:
             raise ValueError(f'ANAR(dims={self.dims}) expects a '
                              f'{self.dims + 2}-D input, got shape '
                              f'{tuple(x.shape)}')
         if out_size is None:
             out_size = tuple(2 * s for s in x.shape[2:])
-        y = F.relu(self.trans_norm(self.trans(x)), inplace=True)
+        y = F.relu(run_flow(self.trans_norm, self.trans(x), flow),
+                   inplace=True)
         encoder: List[torch.Tensor] = [y]
         for down, norm in zip(self.downs, self.down_norms):
-            y = F.relu(norm(down(y)), inplace=True)
+            y = F.relu(run_flow(norm, down(y), flow), inplace=True)
             encoder.append(y)
         for i, (up, norm) in enumerate(zip(self.ups, self.up_norms)):
-            y = norm(up(y))
+            y = run_flow(norm, up(y), flow)
             if i < len(self.skips):
                 skip = encoder[-2 - i]
                 y = _crop(y, skip.shape[2:])
-                y = y + self.skip_norms[i](self.skips[i](skip))
+                y = y + run_flow(self.skip_norms[i], self.skips[i](skip),
+                                 flow)
             y = F.relu(y, inplace=True)
         return torch.sigmoid(self._fit(self.last(y), tuple(out_size)))
 

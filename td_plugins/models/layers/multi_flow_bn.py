@@ -1,4 +1,4 @@
-"""Multi-Flow Batch Normalization (MFBN) of TDAF.
+"""Multi-Flow Batch Normalization (MFBN) of TDAF, and its synchronised form.
 
 Pang, Li, Li, Li, Cao and Lu, "TDAF: Top-Down Attention Framework for Vision
 Tasks" (AAAI 2021), section 3.1, eq. 4:
@@ -9,27 +9,33 @@ so each flow ``n`` normalises with its own batch statistics and keeps its own
 running mean and variance, while the affine ``gamma`` (``weight``) and
 ``alpha`` (``bias``) are shared by all flows.
 
-Which flow a call belongs to is module state (:attr:`flow`), set by the
-R2DNS wrapper before it runs a flow (:func:`set_flow`), so that unmodified
-blocks (a ResNet ``Bottleneck`` calls ``self.bn1(x)``) work as they are.
+The flow is an argument of every call, ``bn(x, flow)`` (0-based), not module
+state, so activation checkpointing, ``torch.compile`` and re-entrant calls
+see the flow each call was made with. :func:`~.flow.run_flow` runs chains of
+modules (torchvision blocks, ``nn.Sequential``) passing the flow on.
 
-State-dict layout: ``weight`` and ``bias`` as in ``nn.BatchNorm``;
-``running_mean`` / ``running_var`` of shape ``(num_flows, C)`` and
-``num_batches_tracked`` of shape ``(num_flows,)``. Loading a plain BN's
-state dict (shapes ``(C,)`` and ``()``) copies its statistics into every
-flow, so ImageNet BN weights load into an MFBN network.
+Both classes are ``torch.nn.modules.batchnorm._BatchNorm`` subclasses, so
+mmengine's optimizer constructor applies its norm rules (``norm_decay_mult``,
+no ``bias_lr_mult`` on norm biases), ``norm_eval`` code sees them, and
+``convert_sync_batchnorm`` finds them (:mod:`td_plugins.utils.sync_norm`
+makes it produce :class:`SyncMultiFlowBatchNorm`).
+
+State-dict layout: ``weight`` and ``bias`` ``(C,)``; ``running_mean`` /
+``running_var`` ``(num_flows, C)``; ``num_batches_tracked`` ``(num_flows,)``.
+A plain BN's state dict (shapes ``(C,)`` and ``()``) loads into every flow.
 """
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import torch
-import torch.nn as nn
+import torch.distributed as dist
 import torch.nn.functional as F
+from torch.nn.modules.batchnorm import _BatchNorm
 
 __all__ = ['MultiFlowBatchNorm', 'MultiFlowBatchNorm2d',
-           'MultiFlowBatchNorm3d', 'set_flow']
+           'MultiFlowBatchNorm3d', 'SyncMultiFlowBatchNorm']
 
 
-class MultiFlowBatchNorm(nn.Module):
+class MultiFlowBatchNorm(_BatchNorm):
     """BatchNorm with shared affine parameters and per-flow statistics.
 
     Use :class:`MultiFlowBatchNorm2d` or :class:`MultiFlowBatchNorm3d`.
@@ -43,30 +49,27 @@ class MultiFlowBatchNorm(nn.Module):
             cumulative average, as in ``nn.BatchNorm``. Defaults to 0.1.
         affine (bool): Learn the shared ``weight`` and ``bias``.
             Defaults to True.
+        track_running_stats (bool): Must be True (the per-flow running
+            statistics are what MFBN adds). Defaults to True.
     """
 
     _abbr_ = 'bn'  # mmcv's build_norm_layer names the layer bn1, bn2, ...
-    _input_dims = 0
+    _input_dims: Optional[int] = None  # None: any input with >= 2 dims
+    takes_flow = True  # run_flow passes the flow to it
 
     def __init__(self, num_features: int, num_flows: int = 3,
                  eps: float = 1e-5, momentum: Optional[float] = 0.1,
-                 affine: bool = True) -> None:
-        super().__init__()
-        if not isinstance(num_flows, int) or num_flows < 1:
+                 affine: bool = True,
+                 track_running_stats: bool = True) -> None:
+        if isinstance(num_flows, bool) or not isinstance(num_flows, int) \
+                or num_flows < 1:
             raise ValueError(
                 f'num_flows must be an integer >= 1, got {num_flows!r}')
-        self.num_features = num_features
+        if track_running_stats is not True:
+            raise ValueError(f'track_running_stats must be True for '
+                             f'multi-flow BN, got {track_running_stats!r}')
+        super().__init__(num_features, eps, momentum, affine, True)
         self.num_flows = num_flows
-        self.eps = eps
-        self.momentum = momentum
-        self.affine = affine
-        self.flow = num_flows - 1
-        if affine:
-            self.weight = nn.Parameter(torch.ones(num_features))
-            self.bias = nn.Parameter(torch.zeros(num_features))
-        else:
-            self.register_parameter('weight', None)
-            self.register_parameter('bias', None)
         self.register_buffer('running_mean',
                              torch.zeros(num_flows, num_features))
         self.register_buffer('running_var',
@@ -74,19 +77,45 @@ class MultiFlowBatchNorm(nn.Module):
         self.register_buffer('num_batches_tracked',
                              torch.zeros(num_flows, dtype=torch.long))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != self._input_dims:
-            raise ValueError(f'{type(self).__name__} expects a '
-                             f'{self._input_dims}-D input, got shape '
-                             f'{tuple(x.shape)}')
-        n = self.flow
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.training:
-            self.num_batches_tracked[n] += 1
-            if self.momentum is None:  # cumulative moving average
-                factor = 1.0 / float(self.num_batches_tracked[n])
+    def _check_input_dim(self, x: torch.Tensor) -> None:
+        dims = self._input_dims
+        if (dims is None and x.dim() < 2) or (dims is not None and
+                                              x.dim() != dims):
+            want = 'an at least 2-D' if dims is None else f'a {dims}-D'
+            raise ValueError(f'{type(self).__name__} expects {want} input, '
+                             f'got shape {tuple(x.shape)}')
+
+    def _flow_index(self, flow: Optional[int]) -> int:
+        if flow is None:
+            if self.num_flows == 1:
+                return 0
+            raise ValueError(
+                f'{type(self).__name__}({self.num_features}, num_flows='
+                f'{self.num_flows}) was called without a flow: call it as '
+                f'bn(x, flow) with flow in [0, {self.num_flows}), or run its '
+                f'chain with td_plugins.models.layers.run_flow')
+        if isinstance(flow, bool) or not isinstance(flow, int) or \
+                not 0 <= flow < self.num_flows:
+            raise ValueError(f'flow must be an integer in [0, '
+                             f'{self.num_flows}), got {flow!r}')
+        return flow
+
+    def _factor(self, flow: int) -> float:
+        """Count a training batch of ``flow``; its running-average factor."""
+        self.num_batches_tracked[flow].add_(1)
+        if self.momentum is None:  # cumulative moving average
+            return 1.0 / float(self.num_batches_tracked[flow])
+        return self.momentum
+
+    def forward(self, x: torch.Tensor,
+                flow: Optional[int] = None) -> torch.Tensor:
+        """Normalise ``x``, a batch of flow ``flow`` (0-based; may be left
+        out only when ``num_flows == 1``)."""
+        flow = self._flow_index(flow)
+        self._check_input_dim(x)
+        factor = self._factor(flow) if self.training else 0.0
         # Indexing with an int gives views, which batch_norm updates in place.
-        return F.batch_norm(x, self.running_mean[n], self.running_var[n],
+        return F.batch_norm(x, self.running_mean[flow], self.running_var[flow],
                             self.weight, self.bias, self.training, factor,
                             self.eps)
 
@@ -113,11 +142,10 @@ class MultiFlowBatchNorm2d(MultiFlowBatchNorm):
     Example:
         >>> import torch
         >>> bn = MultiFlowBatchNorm2d(8, num_flows=2)
-        >>> bn.flow = 0
-        >>> bn(torch.randn(4, 8, 5, 5)).shape
+        >>> bn(torch.randn(4, 8, 5, 5), flow=0).shape
         torch.Size([4, 8, 5, 5])
-        >>> bn.running_mean.shape
-        torch.Size([2, 8])
+        >>> bn.running_mean.shape, bn.num_batches_tracked.tolist()
+        (torch.Size([2, 8]), [1, 0])
     """
     _input_dims = 4
 
@@ -128,27 +156,105 @@ class MultiFlowBatchNorm3d(MultiFlowBatchNorm):
     Example:
         >>> import torch
         >>> bn = MultiFlowBatchNorm3d(4, num_flows=3)
-        >>> bn(torch.randn(2, 4, 3, 5, 5)).shape
+        >>> bn(torch.randn(2, 4, 3, 5, 5), flow=2).shape
         torch.Size([2, 4, 3, 5, 5])
     """
     _input_dims = 5
 
 
-def set_flow(module: nn.Module, flow: int) -> List[MultiFlowBatchNorm]:
-    """Make every :class:`MultiFlowBatchNorm` inside ``module`` use ``flow``.
+def _world_size(group: Any) -> int:
+    if not (dist.is_available() and dist.is_initialized()):
+        return 1
+    return dist.get_world_size(group)
+
+
+class SyncMultiFlowBatchNorm(MultiFlowBatchNorm):
+    """:class:`MultiFlowBatchNorm` whose per-flow batch statistics are
+    computed over the batches of all processes (as ``nn.SyncBatchNorm``).
+
+    In training with more than one process, each call all-reduces the
+    per-channel sum and count, then the sum of squared deviations from the
+    global mean (two-pass, in at least fp32), with
+    ``torch.distributed.nn.functional.all_reduce``, whose backward
+    all-reduces the gradient, so gradients flow through the statistics of
+    every rank. Any backend (gloo, nccl) and any device work. Without an
+    initialised process group, with one process, or in eval mode it is
+    :class:`MultiFlowBatchNorm`. Every process must make the same calls
+    (flows, order), as the R2DNS flows do. The output has the input's dtype.
 
     Args:
-        module (nn.Module): Searched recursively (itself included).
-        flow (int): Flow index, ``0 <= flow < num_flows``.
+        num_features (int): Channels C.
+        num_flows (int): Number of flows N. Defaults to 3.
+        eps (float): Added to the variance. Defaults to 1e-5.
+        momentum (float, optional): Running-statistics momentum.
+            Defaults to 0.1.
+        affine (bool): Learn the shared ``weight`` and ``bias``.
+            Defaults to True.
+        track_running_stats (bool): Must be True. Defaults to True.
+        process_group (ProcessGroup, optional): Whose statistics are
+            shared; None for the default group. Defaults to None.
 
-    Returns:
-        list: The MFBN layers that were switched.
+    Example:
+        >>> import torch
+        >>> bn = SyncMultiFlowBatchNorm(8, num_flows=2)  # no process group
+        >>> bn(torch.randn(4, 8, 3, 3), flow=1).shape
+        torch.Size([4, 8, 3, 3])
     """
-    layers = [m for m in module.modules()
-              if isinstance(m, MultiFlowBatchNorm)]
-    for layer in layers:
-        if not 0 <= flow < layer.num_flows:
-            raise ValueError(f'flow must be in [0, {layer.num_flows}), '
-                             f'got {flow!r}')
-        layer.flow = flow
-    return layers
+
+    def __init__(self, num_features: int, num_flows: int = 3,
+                 eps: float = 1e-5, momentum: Optional[float] = 0.1,
+                 affine: bool = True, track_running_stats: bool = True,
+                 process_group: Any = None) -> None:
+        super().__init__(num_features, num_flows, eps, momentum, affine,
+                         track_running_stats)
+        self.process_group = process_group
+
+    @classmethod
+    def from_multi_flow(cls, module: MultiFlowBatchNorm,
+                        process_group: Any = None
+                        ) -> 'SyncMultiFlowBatchNorm':
+        """The synchronised form of ``module``, sharing its parameters and
+        buffers (so ``requires_grad`` and the state dict are kept) and
+        checking inputs of the same rank."""
+        out = cls(module.num_features, module.num_flows, module.eps,
+                  module.momentum, module.affine,
+                  process_group=process_group)
+        if module.affine:
+            out.weight, out.bias = module.weight, module.bias
+        out.running_mean = module.running_mean
+        out.running_var = module.running_var
+        out.num_batches_tracked = module.num_batches_tracked
+        out._input_dims = module._input_dims
+        out.train(module.training)
+        if hasattr(module, 'qconfig'):
+            out.qconfig = module.qconfig
+        return out
+
+    def forward(self, x: torch.Tensor,
+                flow: Optional[int] = None) -> torch.Tensor:
+        group = self.process_group or dist.group.WORLD
+        if not self.training or _world_size(group) == 1:
+            return super().forward(x, flow)
+        from torch.distributed.nn.functional import all_reduce
+        flow = self._flow_index(flow)
+        self._check_input_dim(x)
+        dims = [0] + list(range(2, x.dim()))
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        xf = x.to(torch.promote_types(x.dtype, torch.float32))
+        count = xf.new_full((1, ), x.numel() // x.size(1))
+        total = all_reduce(torch.cat([xf.sum(dims), count]), group=group)
+        n = total[-1]
+        mean = total[:-1] / n
+        centred = xf - mean.view(shape)
+        var = all_reduce(centred.square().sum(dims), group=group) / n
+        y = centred * torch.rsqrt(var + self.eps).view(shape)
+        if self.affine:
+            y = y * self.weight.view(shape) + self.bias.view(shape)
+        with torch.no_grad():
+            factor = self._factor(flow)
+            unbiased = var * (n / (n - 1).clamp(min=1))
+            self.running_mean[flow].lerp_(
+                mean.to(self.running_mean.dtype), factor)
+            self.running_var[flow].lerp_(
+                unbiased.to(self.running_var.dtype), factor)
+        return y.to(x.dtype)

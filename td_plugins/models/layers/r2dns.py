@@ -24,36 +24,28 @@ Choices where the paper is silent (``shared/spec/methods.md`` section 2.1):
   reads (flow ``n-1``).
 * A stem (e.g. ResNet's conv1/bn1/relu/maxpool) runs in every flow before
   stage 1 and is not gated.
-* Multi-flow BN layers inside the stem, the stages and the ANARs are switched
-  to the flow being computed (:func:`set_flow`).
+* The stem, the stages and the ANARs get the flow being computed as an
+  argument (:func:`~.flow.run_flow` passes it to every multi-flow BN, flow
+  block or :class:`~.flow.FlowFn`); no module holds a flow.
 
 The work is done stage-major: all flows of stage ``l`` run first, then the
 ANARs gate flows ``2..N`` in order (each gate needs the previous flow's gated
 output), as the paper describes for latency.
 """
-from typing import Callable, List, Optional, Sequence, Union
+from typing import Any, Callable, List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 
 from .anar import ANAR, HalfScaleResidualGate, check_anar_depth, check_eta
 from .downsample import DSF_MODES, DownsampleFunction
-from .multi_flow_bn import MultiFlowBatchNorm2d, MultiFlowBatchNorm3d, \
-    set_flow
+from .flow import run_flow
+from .multi_flow_bn import MultiFlowBatchNorm2d, MultiFlowBatchNorm3d
 
 __all__ = ['R2DNS', 'check_r2dns_args']
 
-# A stage or stem: one module, or modules applied in turn.
-Chain = Union[nn.Module, Sequence[nn.Module]]
-
-
-def _run_chain(chain: Chain, x: torch.Tensor, flow: int) -> torch.Tensor:
-    """Apply ``chain`` to ``x`` with its multi-flow BNs set to ``flow``."""
-    modules = chain if isinstance(chain, (list, tuple)) else (chain, )
-    for module in modules:
-        set_flow(module, flow)
-        x = module(x)
-    return x
+# A stage or stem: one module (or FlowFn), or several applied in turn.
+Chain = Union[nn.Module, Callable, Sequence[Any]]
 
 
 def _can_overwrite(h: torch.Tensor, g: torch.Tensor,
@@ -157,9 +149,10 @@ class R2DNS(nn.Module):
 
         Args:
             x (Tensor): The full-resolution input.
-            stages (Sequence): The L stages, in order; each a module or a
-                list/tuple of modules applied in turn (so a backbone can
-                pass its own layers without wrapping them).
+            stages (Sequence): The L stages, in order; each a chain for
+                :func:`~.flow.run_flow` (a module, a list/tuple of modules
+                applied in turn, an ``nn.Sequential`` of flow blocks...), so
+                a backbone passes its own layers without wrapping them.
             stem (module or list/tuple of modules, optional): Runs in every
                 flow before stage 1.
 
@@ -176,19 +169,18 @@ class R2DNS(nn.Module):
         for _ in range(n_flows - 1):
             inputs.insert(0, self.dsf(inputs[0]))
         feats = inputs if stem is None else \
-            [_run_chain(stem, inp, k) for k, inp in enumerate(inputs)]
+            [run_flow(stem, inp, k) for k, inp in enumerate(inputs)]
         last: List[torch.Tensor] = []
         maps: List[List[torch.Tensor]] = []
         for i, stage in enumerate(stages):
             first = max(0, i + n_flows - self.num_stages)
             outs: List[Optional[torch.Tensor]] = [None] * n_flows
             for k in range(first, n_flows):
-                outs[k] = _run_chain(stage, feats[k], k)
+                outs[k] = run_flow(stage, feats[k], k)
             stage_maps = []
             for k in range(first + 1, n_flows):
-                anar = self.anars[i]
-                set_flow(anar, k - 1)
-                g = anar(outs[k - 1], out_size=outs[k].shape[2:])
+                g = self.anars[i](outs[k - 1], out_size=outs[k].shape[2:],
+                                  flow=k - 1)
                 inplace = _can_overwrite(outs[k], g, feats[k])
                 outs[k] = self.gate(outs[k], g, inplace=inplace)
                 stage_maps.append(g)
