@@ -7,8 +7,17 @@
 #
 # Only the last flow's C2-C5 feed the FPN (C3-C5 are used, start_level=1).
 # The backbone starts from torchvision's ImageNet ResNet-50 (pytorch style,
-# so ImageNet mean/std in RGB), and every BN is a trainable multi-flow BN
-# (the paper's parameter counts include their affine parameters).
+# so ImageNet mean/std in RGB).
+#
+# Normalisation (docs/tdaf.md, "Normalisation"): "All the BN layers are
+# replaced by our MFBN" (the paper), with trainable affines (its parameter
+# counts include them). At mmdet's 2 images per GPU, the pretrained stem and
+# stage MFBNs keep their ImageNet statistics (norm_eval=True, the rule of the
+# FCOS baseline, configs/baselines/fcos_r50_fpn_gn-head_ms-640-800-2x_coco.py),
+# while the ANARs' MFBNs, which no checkpoint pretrains, keep training their
+# per-flow statistics, synchronised over all GPUs (sync_bn: with td_plugins
+# imported, mmengine turns multi-flow BN into SyncMultiFlowBatchNorm), so
+# each flow's statistics see 16 images at 8 GPUs x 2.
 _base_ = 'mmdet::fcos/fcos_r50-caffe_fpn_gn-head_ms-640-800-2x_coco.py'
 custom_imports = dict(imports=['td_plugins'], allow_failed_imports=False)
 
@@ -26,6 +35,7 @@ model = dict(
         dsf='avg_pool',
         out_indices=(0, 1, 2, 3),
         frozen_stages=1,
-        norm_eval=False,
+        norm_eval=True,
         init_cfg=dict(type='Pretrained',
                       checkpoint='torchvision://resnet50')))
+sync_bn = 'torch'  # multi-flow BN -> SyncMultiFlowBatchNorm (distributed)

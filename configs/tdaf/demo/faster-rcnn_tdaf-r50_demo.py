@@ -1,5 +1,7 @@
 # Demo scale of configs/tdaf/faster-rcnn_tdaf-r50_fpn_1x_coco.py: the Faster
 # R-CNN demo recipe with the TDAF-ResNet-50 backbone, from scratch on the CPU.
+# From scratch on one process: nothing is pretrained, so every multi-flow
+# BN trains (norm_eval=False), like the demo baseline's BNs; no sync_bn.
 _base_ = '../../baselines/demo/faster-rcnn_r50_fpn_demo.py'
 
 model = dict(backbone=dict(

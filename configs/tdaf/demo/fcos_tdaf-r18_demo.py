@@ -3,6 +3,8 @@
 # (data/demo/coco_det, 160x160) on the CPU. ResNet-18 rather than -50 so
 # that the recursive flows fit the demo's few minutes on 2 cores; everything
 # else is the FCOS demo recipe (configs/baselines/demo/fcos_r50_fpn_demo.py).
+# From scratch on one process: nothing is pretrained, so every multi-flow
+# BN trains (norm_eval=False), like the demo baseline's BNs; no sync_bn.
 _base_ = '../../baselines/demo/fcos_r50_fpn_demo.py'
 
 model = dict(
