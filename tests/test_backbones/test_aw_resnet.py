@@ -76,3 +76,109 @@ def test_invalid_arguments_are_refused_at_build(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         AWResNet(**args)
+
+
+# ---------------------------------------------------- branch norms ---
+
+GN1 = dict(type='GN', num_groups=1)
+
+
+def _branch_norms(model):
+    return [m for n, m in model.named_modules()
+            if n.endswith(('attn_bn1', 'attn_bn2'))]
+
+
+def test_norm_eval_freezes_the_resnet_bns_and_trains_the_branch_norms():
+    torch.manual_seed(0)
+    model = AWResNet(depth=50, attention='cbam-spatial', norm_eval=True,
+                     attn_norm_cfg='BN', zero_init_residual=False).train()
+    resnet_bns = [model.bn1, model.layer1[0].bn2, model.layer4[2].bn3,
+                  model.layer2[0].downsample[1]]
+    branch = _branch_norms(model)
+    cbam_bn = model.layer3[1].cbam.spatial_bn
+    assert len(branch) == 2 * 16
+    assert not any(m.training for m in resnet_bns)
+    assert all(m.training for m in branch + [cbam_bn])
+    before = {id(m): m.running_mean.clone()
+              for m in resnet_bns + branch + [cbam_bn]}
+    model(torch.rand(2, 3, 64, 64))[-1].mean().backward()
+    for m in resnet_bns:
+        assert torch.equal(before[id(m)], m.running_mean)
+    for m in branch + [cbam_bn]:
+        assert not torch.equal(before[id(m)], m.running_mean)
+    # the frozen BNs' affine parameters still learn (mmdet's
+    # requires_grad=True, norm_eval=True)
+    assert model.layer1[0].bn2.weight.grad is not None
+    model.eval()
+    assert not any(m.training for m in branch)
+
+
+@pytest.mark.parametrize('norm', ['BN', GN1, None])
+def test_attn_norm_cfg_reaches_every_aw_conv(norm):
+    model = AWResNet(depth=50, attn_norm_cfg=norm, aw_stages=(2, 3))
+    convs = [m for m in model.modules() if isinstance(m, AWConv2d)]
+    assert len(convs) == 6 + 3
+    kind = torch.nn.GroupNorm if isinstance(norm, dict) else {
+        'BN': torch.nn.BatchNorm2d, None: torch.nn.Identity}[norm]
+    assert all(isinstance(c.attn_bn1, kind) and isinstance(c.attn_bn2, kind)
+               for c in convs)
+
+
+def test_gn_keeps_the_papers_parameter_count():
+    assert _with_fc(AWResNet(depth=50, attn_norm_cfg=GN1)) == 25_722_240
+
+
+def _detection_setting(**kwargs):
+    """AWResNet as a detection backbone: ResNet BNs frozen (mmdet's
+    norm_eval=True), per-sample branch norms (docs/aw.md)."""
+    return AWResNet(depth=50, attn_norm_cfg=GN1, norm_eval=True,
+                    zero_init_residual=False, out_indices=(0, 1, 2, 3),
+                    **kwargs).train()
+
+
+@pytest.mark.parametrize('batch', [1, 2])
+def test_detection_setting_trains_at_one_and_two_images(batch):
+    torch.manual_seed(0)
+    model = _detection_setting(attention='se')
+    outs = model(torch.rand(batch, 3, 64, 96))
+    loss = sum(o.square().mean() for o in outs)
+    assert torch.isfinite(loss)
+    loss.backward()
+    missing = [n for n, p in model.named_parameters()
+               if p.grad is None or not torch.isfinite(p.grad).all()
+               or p.grad.abs().sum() == 0]
+    assert not missing, missing[:5]
+    # the attention of image 0 does not depend on the rest of its batch
+    conv = model.layer4[0].conv2
+    x = torch.rand(2, conv.in_channels, 4, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(conv.attention(x)[:1],
+                                   conv.attention(x[:1]))
+
+
+def test_detection_setting_bf16_autocast_step():
+    torch.manual_seed(0)
+    model = _detection_setting()
+    plain = AWResNet(depth=50, aw_stages=(), out_indices=(0, 1, 2, 3),
+                     norm_eval=True).train()
+    x = torch.rand(2, 3, 64, 64)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        outs = model(x)
+        expected = [o.dtype for o in plain(x)]
+        loss = sum(o.float().square().mean() for o in outs)
+    assert [o.dtype for o in outs] == expected
+    assert torch.isfinite(loss)
+    loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+
+
+@pytest.mark.parametrize('norm,match', [
+    ('LN', r"attn_norm_cfg must be one of \('BN', 'SyncBN', 'GN', None\)"),
+    (dict(type='GN', groups=1), r"attn_norm_cfg of type 'GN' takes only"),
+])
+def test_invalid_attn_norm_cfg_is_refused(norm, match):
+    with pytest.raises(ValueError, match=match):
+        AWResNet(depth=50, attn_norm_cfg=norm)
+    with pytest.raises(ValueError, match=match):   # even with no AW conv
+        AWResNet(depth=50, attn_norm_cfg=norm, aw_stages=())

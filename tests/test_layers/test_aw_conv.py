@@ -26,7 +26,7 @@ def test_attention_branch_parameter_count():
     (3, 2, 1, 1, (1, 12, 10, 13)),
     (3, 1, 2, 2, (8, 12, 8, 11)),
     (1, 1, 0, 1, (8, 12, 5, 6)),
-    (1, 2, 0, 1, (1, 12, 7, 7)),
+    (1, 2, 0, 1, (2, 12, 7, 7)),  # batch 1 + 1x1 + BN training: refused
     ((3, 1), (2, 1), (1, 0), 1, (2, 12, 9, 5)),
     ((3, 1), 1, (1, 0), 1, (2, 12, 9, 5)),
     (3, 1, 0, 1, (3, 12, 8, 9)),
@@ -81,7 +81,10 @@ def test_fast_forms_are_exact_in_float64(impl, stride):
 
 
 def test_batch_one_with_a_pointwise_kernel_trains():
-    conv = AWConv2d(8, 16, 1, reduction=4).train()
+    # with a per-sample branch norm; the paper's BN is refused there
+    # (test_aw_conv_norm_amp.py)
+    conv = AWConv2d(8, 16, 1, reduction=4,
+                    attn_norm_cfg=dict(type='GN', num_groups=1)).train()
     out = conv(torch.randn(1, 8, 5, 5))
     out.sum().backward()
     assert conv.weight.grad is not None

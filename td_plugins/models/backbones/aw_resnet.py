@@ -12,6 +12,13 @@ CBAM's channel attention with average and max pooling and no spatial part,
 ``stem='cifar'`` is the CIFAR form (3x3 stride-1 stem conv, no max-pool),
 which the paper's CIFAR-100 parameter count implies.
 
+``attn_norm_cfg`` is the norm of the AW attention branches: the paper's BN
+(section 3.2) by default, which the ImageNet/CIFAR configs keep (32 and 16
+images per GPU); as a detection backbone (2 images per GPU) use the
+per-sample ``dict(type='GN', num_groups=1)`` (``docs/aw.md``). ``norm_eval``
+keeps the ResNet's own (pretrained) BNs in eval mode and leaves the norms
+the method adds, the AW branches' and CBAM's, training.
+
 Parameter names keep torchvision's layout: the shared weights are
 ``layerK.i.conv2.weight`` as in a plain ResNet, the attention branch adds
 ``layerK.i.conv2.attn_*`` and the SE/CBAM modules ``layerK.i.se.*`` /
@@ -26,6 +33,7 @@ from mmengine.model import BaseModule
 
 from ...registry import MODELS
 from ..layers import CBAM, AWConv2d, SqueezeExcitation
+from ..layers.aw_conv import AttnNormCfg, check_attn_norm_cfg
 from .resnet_common import (RESNET_ARCH, BlockFactory,
                             TorchvisionStagesMixin, check_stage_args,
                             check_stage_indices)
@@ -56,14 +64,15 @@ def _aw_bottleneck_class() -> type:
 
         def __init__(self, *args, attention: Optional[str] = None,
                      attention_reduction: int = 16, aw_reduction: int = 16,
-                     aw_impl: str = 'auto', **kwargs) -> None:
+                     aw_impl: str = 'auto',
+                     attn_norm_cfg: AttnNormCfg = 'BN', **kwargs) -> None:
             super().__init__(*args, **kwargs)
             old = self.conv2
             self.conv2 = AWConv2d(
                 old.in_channels, old.out_channels, old.kernel_size,
                 stride=old.stride, padding=old.padding,
                 dilation=old.dilation, bias=False, reduction=aw_reduction,
-                impl=aw_impl)
+                impl=aw_impl, attn_norm_cfg=attn_norm_cfg)
             module = _attention_module(attention, self.conv3.out_channels,
                                        attention_reduction)
             self.attention_name = None
@@ -99,14 +108,20 @@ class AWResNet(TorchvisionStagesMixin, BaseModule):
         attention_reduction (int): r of SE/CBAM. Defaults to 16.
         stem (str): ``'imagenet'`` (7x7/2 conv + max-pool) or ``'cifar'``
             (3x3/1 conv, no max-pool). Defaults to ``'imagenet'``.
-        aw_impl (str): AWConv2d form: ``'auto'`` (by map size and stride),
-            ``'taps'``, ``'fold'`` or ``'reference'``; all are exact.
-            Defaults to ``'auto'``.
+        aw_impl (str): AWConv2d form: ``'auto'`` (per-sample kernels when a
+            conv's output has at least ``AUTO_MIN_POSITIONS`` positions per
+            sample, ``'taps'`` below that), ``'taps'``, ``'fold'`` or
+            ``'reference'``; all are exact. Defaults to ``'auto'``.
+        attn_norm_cfg (str | dict, optional): Norm of the AW attention
+            branches: ``'BN'``, ``'SyncBN'``, ``'GN'`` (one group unless
+            ``num_groups`` is given), None, or an mmcv-style dict of those
+            types. Defaults to 'BN' (the paper's).
         out_indices (Sequence[int]): Stages whose outputs are returned.
             Defaults to (3, ).
         frozen_stages (int): Freeze the stem and stages up to this index + 1;
             -1 freezes nothing. Defaults to -1.
-        norm_eval (bool): Keep BN layers in eval mode when training.
+        norm_eval (bool): Keep the ResNet's BN layers in eval mode when
+            training; the AW branches' and CBAM's norms keep training.
             Defaults to False.
         zero_init_residual (bool): Zero the last BN of every bottleneck.
             Defaults to True.
@@ -124,6 +139,7 @@ class AWResNet(TorchvisionStagesMixin, BaseModule):
                  aw_stages: Sequence[int] = (0, 1, 2, 3),
                  aw_reduction: int = 16, attention_reduction: int = 16,
                  stem: str = 'imagenet', aw_impl: str = 'auto',
+                 attn_norm_cfg: AttnNormCfg = 'BN',
                  out_indices: Sequence[int] = (3, ), frozen_stages: int = -1,
                  norm_eval: bool = False, zero_init_residual: bool = True,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
@@ -140,6 +156,7 @@ class AWResNet(TorchvisionStagesMixin, BaseModule):
             raise ValueError(f'stem must be one of {_STEMS}, got {stem!r}')
         check_stage_indices('aw_stages', aw_stages)
         check_stage_args(out_indices, frozen_stages)
+        check_attn_norm_cfg(attn_norm_cfg)   # refused even without AW convs
         from torchvision.models import resnet as tv
         layers = RESNET_ARCH[depth][1]
         factory = BlockFactory(
@@ -147,7 +164,8 @@ class AWResNet(TorchvisionStagesMixin, BaseModule):
             [list(range(n)) if i in aw_stages else []
              for i, n in enumerate(layers)],
             dict(attention=attention, attention_reduction=attention_reduction,
-                 aw_reduction=aw_reduction, aw_impl=aw_impl))
+                 aw_reduction=aw_reduction, aw_impl=aw_impl,
+                 attn_norm_cfg=attn_norm_cfg))
         net = tv.ResNet(factory, list(layers),
                         zero_init_residual=zero_init_residual)
         if stem == 'cifar':
@@ -158,3 +176,10 @@ class AWResNet(TorchvisionStagesMixin, BaseModule):
         self._adopt(net, out_indices, frozen_stages, norm_eval)
         self.depth, self.attention, self.stem = depth, attention, stem
         self._freeze_stages()
+
+    def _is_attention_norm(self, name: str) -> bool:
+        """The AW branches' norms (``...conv2.attn_bn1/2``) and CBAM's
+        spatial BN (``...cbam.spatial_bn``): no ResNet checkpoint has them,
+        so ``norm_eval`` leaves them training."""
+        leaf = name.rsplit('.', 1)[-1]
+        return leaf in ('attn_bn1', 'attn_bn2') or '.cbam.' in f'.{name}.'

@@ -10,6 +10,11 @@ setting r_C1 = C1, r_C2 = r_hw = 1, r = 16:
 * ``A0 = AdaptiveAvgPool(I)`` to the kernel's spatial size (h, w);
 * ``A1 = ReLU(BN(Pointconv1(A0)))``, 1x1, C_in -> C_out / r, no bias;
 * ``A2 = Sigmoid(BN(Pointconv2(A1)))``, 1x1, C_out / r -> C_out, no bias;
+  "We add Batch Normalization and Relu layers after Pointconv1, while adding
+  Batch Normalization and Sigmoid layers after Pointconv2" (section 3.2).
+  ``attn_norm_cfg`` chooses that norm: ``'BN'`` (the paper), ``'SyncBN'``,
+  ``'GN'`` (per sample, for detection's few images per GPU; ``docs/aw.md``)
+  or None (no norm, biased pointconvs);
 * ``A = Expand(A2)`` over the input channels: one map per (output channel,
   kernel tap), shared by every input channel.
 
@@ -31,14 +36,19 @@ kernels win on large maps, where building them is a small part of the work,
 and lose badly on small maps with many channels, where the kernels outweigh
 the activations; ``impl='auto'`` (default) picks between those two by the
 output size.
+
+Under autocast the output has the dtype the plain convolution gives; the
+attention ``A`` (its norms, sigmoid and ``1 + A``) and the sum over taps stay
+in float32 and are rounded once (``docs/aw.md``, "Mixed precision").
 """
-from typing import Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ['AWConv2d', 'AW_IMPLS', 'AUTO_MIN_POSITIONS']
+__all__ = ['AWConv2d', 'AW_IMPLS', 'AW_NORMS', 'AUTO_MIN_POSITIONS',
+           'build_attn_norm', 'check_attn_norm_cfg']
 
 AW_IMPLS = ('auto', 'taps', 'fold', 'reference')
 # 'auto' uses the per-sample kernels when each kernel serves at least this
@@ -49,6 +59,15 @@ AW_IMPLS = ('auto', 'taps', 'fold', 'reference')
 # (benchmarks/results/aw.md).
 AUTO_MIN_POSITIONS = 400
 _Pair = Union[int, Tuple[int, int]]
+# The attention branch's norm types (``attn_norm_cfg``), mmcv's names; each
+# maps to the keys a dict of that type may carry besides ``type``.
+AW_NORMS = ('BN', 'SyncBN', 'GN', None)
+_NORM_KEYS: Dict[str, Tuple[str, ...]] = {
+    'BN': ('eps', 'momentum', 'requires_grad'),
+    'SyncBN': ('eps', 'momentum', 'requires_grad'),
+    'GN': ('num_groups', 'eps', 'requires_grad'),
+}
+AttnNormCfg = Union[None, str, Dict[str, Any]]
 
 
 def _pair(value: _Pair, name: str) -> Tuple[int, int]:
@@ -58,6 +77,76 @@ def _pair(value: _Pair, name: str) -> Tuple[int, int]:
         raise ValueError(f'{name} must be an int or a pair of ints, got '
                          f'{value!r}')
     return pair
+
+
+def check_attn_norm_cfg(cfg: AttnNormCfg) -> Optional[Dict[str, Any]]:
+    """``attn_norm_cfg`` as a checked dict (a copy), None for no norm."""
+    if cfg is None or isinstance(cfg, str):
+        spec = None if cfg is None else dict(type=cfg)
+    elif isinstance(cfg, dict):
+        spec = dict(cfg)
+    else:
+        spec = dict(type=object())   # refused below
+    if spec is None:
+        return None
+    kind = spec.pop('type', None)
+    if kind not in _NORM_KEYS:
+        raise ValueError(
+            f'attn_norm_cfg must be one of {AW_NORMS} or a dict whose '
+            f'type is one of {AW_NORMS[:-1]}, got {cfg!r}')
+    unknown = set(spec) - set(_NORM_KEYS[kind])
+    if unknown:
+        raise ValueError(
+            f'attn_norm_cfg of type {kind!r} takes only the keys '
+            f'{_NORM_KEYS[kind]}, got {sorted(unknown)}')
+    groups = spec.get('num_groups', 1)
+    if kind == 'GN' and (isinstance(groups, bool)
+                         or not isinstance(groups, int) or groups < 1):
+        raise ValueError(f'attn_norm_cfg num_groups must be a positive '
+                         f'integer, got {groups!r}')
+    spec['type'] = kind
+    return spec
+
+
+def build_attn_norm(cfg: AttnNormCfg, channels: int) -> nn.Module:
+    """The attention branch's norm over ``channels`` from ``attn_norm_cfg``.
+
+    ``'BN'`` / ``'SyncBN'`` are ``nn.BatchNorm2d`` / ``nn.SyncBatchNorm``;
+    ``'GN'`` is ``nn.GroupNorm`` with ``num_groups`` (default 1: all of a
+    sample's channels and taps, see ``docs/aw.md``); None is
+    ``nn.Identity``. Dicts take mmcv's keys (``eps``, ``momentum``,
+    ``num_groups``, ``requires_grad``).
+
+    Example:
+        >>> build_attn_norm(dict(type='GN', num_groups=1), 16)
+        GroupNorm(1, 16, eps=1e-05, affine=True)
+    """
+    spec = check_attn_norm_cfg(cfg)
+    if spec is None:
+        return nn.Identity()
+    kind = spec.pop('type')
+    requires_grad = spec.pop('requires_grad', True)
+    if kind == 'GN':
+        groups = spec.pop('num_groups', 1)
+        if channels % groups:
+            raise ValueError(
+                f'attn_norm_cfg num_groups ({groups}) must divide the '
+                f'attention branch\'s channels ({channels})')
+        norm = nn.GroupNorm(groups, channels, **spec)
+    else:
+        norm = (nn.BatchNorm2d if kind == 'BN' else nn.SyncBatchNorm)(
+            channels, **spec)
+    for p in norm.parameters():
+        p.requires_grad = requires_grad
+    return norm
+
+
+def _widened(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in float32 when autocast runs it in a lower precision."""
+    if t.dtype in (torch.float16, torch.bfloat16) and \
+            torch.is_autocast_enabled(t.device.type):
+        return t.float()
+    return t
 
 
 class AWConv2d(nn.Conv2d):
@@ -80,10 +169,16 @@ class AWConv2d(nn.Conv2d):
             one matrix product, then col2im; stride 1 only, strided
             convolutions use ``'taps'``) or ``'reference'`` (per-sample
             kernels, one grouped convolution).
+        attn_norm_cfg (str | dict, optional): The norm after each pointconv
+            of the attention branch: ``'BN'`` (the paper's), ``'SyncBN'``,
+            ``'GN'`` (``num_groups`` 1 unless given) or None (no norm; the
+            pointconvs then have biases), or an mmcv-style dict of one of
+            those types (see :func:`build_attn_norm`). Defaults to 'BN'.
 
     The main weight and bias keep ``nn.Conv2d``'s names (``weight``,
     ``bias``); the attention branch is ``attn_conv1``, ``attn_bn1``,
-    ``attn_conv2``, ``attn_bn2``.
+    ``attn_conv2``, ``attn_bn2`` whatever its norm (an ``nn.Identity``
+    without one), so BN checkpoints keep their keys.
 
     Example:
         >>> import torch
@@ -98,7 +193,8 @@ class AWConv2d(nn.Conv2d):
     def __init__(self, in_channels: int, out_channels: int,
                  kernel_size: _Pair, stride: _Pair = 1, padding: _Pair = 0,
                  dilation: _Pair = 1, groups: int = 1, bias: bool = True,
-                 reduction: int = 16, impl: str = 'auto') -> None:
+                 reduction: int = 16, impl: str = 'auto',
+                 attn_norm_cfg: AttnNormCfg = 'BN') -> None:
         for name, value in (('in_channels', in_channels),
                             ('out_channels', out_channels),
                             ('reduction', reduction)):
@@ -116,6 +212,7 @@ class AWConv2d(nn.Conv2d):
                 f'reduction ({reduction}) must not exceed out_channels '
                 f'({out_channels}): the attention would have no hidden '
                 f'channels')
+        norm_spec = check_attn_norm_cfg(attn_norm_cfg)
         kernel_size = _pair(kernel_size, 'kernel_size')
         if isinstance(padding, str):
             raise ValueError(f'padding must be an int or a pair of ints, '
@@ -128,33 +225,42 @@ class AWConv2d(nn.Conv2d):
         hidden = out_channels // reduction
         self.reduction = reduction
         self.impl = impl
-        self.attn_conv1 = nn.Conv2d(in_channels, hidden, 1, bias=False)
-        self.attn_bn1 = nn.BatchNorm2d(hidden)
-        self.attn_conv2 = nn.Conv2d(hidden, out_channels, 1, bias=False)
-        self.attn_bn2 = nn.BatchNorm2d(out_channels)
+        self.attn_norm_cfg = norm_spec
+        biased = norm_spec is None
+        self.attn_conv1 = nn.Conv2d(in_channels, hidden, 1, bias=biased)
+        self.attn_bn1 = build_attn_norm(norm_spec, hidden)
+        self.attn_conv2 = nn.Conv2d(hidden, out_channels, 1, bias=biased)
+        self.attn_bn2 = build_attn_norm(norm_spec, out_channels)
         for conv in (self.attn_conv1, self.attn_conv2):
             nn.init.kaiming_normal_(conv.weight, mode='fan_out',
                                     nonlinearity='relu')
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
         """A2 (eqs. 7-8), shape ``(N, C_out, h, w)``: one value per sample,
-        output channel and kernel tap."""
-        a = F.relu(self._norm(self.attn_bn1, self.attn_conv1(self._pool(x))))
-        return torch.sigmoid(self._norm(self.attn_bn2, self.attn_conv2(a)))
+        output channel and kernel tap; float32 under autocast."""
+        a = _widened(self.attn_conv1(self._pool(x)))
+        a = F.relu(self._norm(self.attn_bn1, a))
+        a = _widened(self.attn_conv2(a))
+        return torch.sigmoid(self._norm(self.attn_bn2, a))
 
     def _pool(self, x: torch.Tensor) -> torch.Tensor:
         """A0: average pooling of the input to the kernel's size."""
         return F.adaptive_avg_pool2d(x, self.kernel_size)
 
     @staticmethod
-    def _norm(bn: nn.BatchNorm2d, a: torch.Tensor) -> torch.Tensor:
-        """The branch's BN; with a single value per channel (batch 1 and a
-        1x1 kernel, e.g. an FPN lateral conv) batch statistics do not exist,
-        so that call normalises with the running statistics instead."""
-        if bn.training and a.shape[0] * a.shape[2] * a.shape[3] == 1:
-            return F.batch_norm(a, bn.running_mean, bn.running_var,
-                                bn.weight, bn.bias, False, 0.0, bn.eps)
-        return bn(a)
+    def _norm(norm: nn.Module, a: torch.Tensor) -> torch.Tensor:
+        """The branch's norm. A training BN with a single value per channel
+        (batch 1 and a 1x1 kernel) has no batch statistics: refused rather
+        than normalised with running statistics it would never update."""
+        if norm.training and isinstance(
+                norm, nn.modules.batchnorm._BatchNorm) and \
+                a.shape[0] * a.shape[2] * a.shape[3] == 1:
+            raise ValueError(
+                f'AWConv2d: a training {type(norm).__name__} in the '
+                f'attention branch sees one value per channel (input '
+                f'{tuple(a.shape)}: batch 1, kernel 1x1). Use a batch > 1 or '
+                f"attn_norm_cfg 'GN' or None (one of {AW_NORMS})")
+        return norm(a)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
@@ -196,18 +302,24 @@ class AWConv2d(nn.Conv2d):
 
     def _forward_reference(self, x: torch.Tensor,
                            scale: torch.Tensor) -> torch.Tensor:
-        """Eq. 5 literally: per-sample kernels, one grouped convolution."""
+        """Eq. 5 literally: per-sample kernels, one grouped convolution
+        (which, as ``nn.Conv2d``, adds the bias and sets the dtype)."""
         n = x.shape[0]
         kernels = self.weight[None] * scale[:, :, None]   # N, Co, Ci, h, w
+        bias = None if self.bias is None else self.bias.repeat(n)
         out = F.conv2d(x.reshape(1, n * self.in_channels, *x.shape[2:]),
                        kernels.reshape(n * self.out_channels,
                                        self.in_channels, *self.kernel_size),
-                       None, self.stride, self.padding, self.dilation,
+                       bias, self.stride, self.padding, self.dilation,
                        groups=n)
-        out = out.reshape(n, self.out_channels, *out.shape[2:])
+        return out.reshape(n, self.out_channels, *out.shape[2:])
+
+    def _finish(self, out: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """Add the bias to the (float32 under autocast) sum, then round it
+        once to ``dtype``, the dtype of the plain convolution's output."""
         if self.bias is not None:
-            out = out + self.bias.view(1, -1, 1, 1)
-        return out
+            out = out + self.bias.to(out.dtype).view(1, -1, 1, 1)
+        return out.to(dtype)
 
     def _forward_fold(self, x: torch.Tensor,
                       scale: torch.Tensor) -> torch.Tensor:
@@ -223,16 +335,15 @@ class AWConv2d(nn.Conv2d):
         taps = self.out_channels * kh * kw
         weight = self.weight.flip(2, 3).permute(0, 2, 3, 1).reshape(taps, c)
         cols = torch.mm(weight, x.transpose(0, 1).reshape(c, n * h * w))
-        cols = cols.view(taps, n, h * w) * \
+        dtype = cols.dtype
+        cols = cols.view(taps, n, h * w).to(scale.dtype) * \
             scale.flip(2, 3).reshape(n, taps).t().unsqueeze(-1)
         fold_padding = tuple(d * (k - 1) - p for d, k, p in zip(
             self.dilation, self.kernel_size, self.padding))
         out = F.fold(cols.transpose(0, 1), self.output_size((h, w)),
                      self.kernel_size, dilation=self.dilation,
                      padding=fold_padding)
-        if self.bias is not None:
-            out = out + self.bias.view(1, -1, 1, 1)
-        return out
+        return self._finish(out, dtype)
 
     def _forward_taps(self, x: torch.Tensor,
                       scale: torch.Tensor) -> torch.Tensor:
@@ -241,25 +352,25 @@ class AWConv2d(nn.Conv2d):
         if kh == kw == 1:
             out = F.conv2d(x, self.weight, None, self.stride, self.padding,
                            self.dilation)
-            out = out * scale
-        else:
-            (sh, sw), (ph, pw), (dh, dw) = \
-                self.stride, self.padding, self.dilation
-            oh, ow = self.output_size(x.shape[2:])
-            xp = F.pad(x, (pw, pw, ph, ph)) if ph or pw else x
-            out = None
-            for i in range(kh):
-                for j in range(kw):
-                    window = xp[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
-                                j * dw:j * dw + sw * (ow - 1) + 1:sw]
-                    tap = F.conv2d(window, self.weight[:, :, i:i + 1,
-                                                       j:j + 1])
-                    s = scale[:, :, i:i + 1, j:j + 1]
-                    out = tap * s if out is None else out.addcmul_(tap, s)
-        if self.bias is not None:
-            out = out + self.bias.view(1, -1, 1, 1)
-        return out
+            return self._finish(out.to(scale.dtype) * scale, out.dtype)
+        (sh, sw), (ph, pw), (dh, dw) = \
+            self.stride, self.padding, self.dilation
+        oh, ow = self.output_size(x.shape[2:])
+        xp = F.pad(x, (pw, pw, ph, ph)) if ph or pw else x
+        out = None
+        for i in range(kh):
+            for j in range(kw):
+                window = xp[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
+                            j * dw:j * dw + sw * (ow - 1) + 1:sw]
+                tap = F.conv2d(window, self.weight[:, :, i:i + 1, j:j + 1])
+                dtype = tap.dtype
+                tap = tap.to(scale.dtype)
+                s = scale[:, :, i:i + 1, j:j + 1]
+                out = tap * s if out is None else out.addcmul_(tap, s)
+        return self._finish(out, dtype)
 
     def extra_repr(self) -> str:
+        norm = None if self.attn_norm_cfg is None else \
+            self.attn_norm_cfg['type']
         return (f'{super().extra_repr()}, reduction={self.reduction}, '
-                f'impl={self.impl!r}')
+                f'impl={self.impl!r}, attn_norm={norm!r}')
