@@ -90,9 +90,11 @@ def tdaf_resnet3d_class() -> type:
             return out
 
     class FlowBasicBlock3d(_FlowBlock3d, BasicBlock3d):
+        """mmaction's ``BasicBlock3d`` called as ``block(x, flow)``."""
         _convs = ('conv1', 'conv2')
 
     class FlowBottleneck3d(_FlowBlock3d, Bottleneck3d):
+        """mmaction's ``Bottleneck3d`` called as ``block(x, flow)``."""
         _convs = ('conv1', 'conv2', 'conv3')
 
     flow_blocks = {BasicBlock3d: FlowBasicBlock3d,
