@@ -5,7 +5,12 @@
 # average and max pooling, then spatial attention; reduction 16).
 # Backbone, RPN, RoI head, data and schedule are the stock ones; a stock FPN
 # checkpoint loads into the neck with exactly the attention keys missing.
+# Norms (docs/aw.md, "Normalisation in detection"): the backbone's BNs as
+# in the baseline config this one is compared with; the AW branches use
+# GroupNorm with one group per sample instead of the paper's BN, which
+# at a few images per GPU would normalise 2 values per channel.
 _base_ = 'mmdet::faster_rcnn/faster-rcnn_r101_fpn_1x_coco.py'
 custom_imports = dict(imports=['td_plugins'], allow_failed_imports=False)
 
-model = dict(neck=dict(type='td_plugins.AWFPN', attention='cbam'))
+model = dict(neck=dict(type='td_plugins.AWFPN', attention='cbam',
+                       attn_norm_cfg=dict(type='GN', num_groups=1)))

@@ -158,3 +158,108 @@ def test_wrong_number_of_inputs_is_refused():
     neck = AWFPN(in_channels=R50, out_channels=32, num_outs=5)
     with pytest.raises(ValueError, match='expects 4 feature maps'):
         neck(_feats()[:3])
+
+
+# ---------------------------------------------------- branch norms ---
+# The shipped detection setting: per-sample GroupNorm (one group) in the AW
+# branches (docs/aw.md, "Normalisation of the attention branch").
+
+GN1 = dict(type='GN', num_groups=1)
+SMALL = [32, 64, 128, 256]
+
+
+def _aw_convs(neck):
+    return [m for m in neck.modules() if isinstance(m, AWConv2d)]
+
+
+def test_default_branch_norm_is_one_group_gn_and_bn_is_opt_in():
+    neck = AWFPN(in_channels=R50, out_channels=256, num_outs=5)
+    convs = _aw_convs(neck)
+    assert len(convs) == 8
+    for conv in convs:
+        for norm in (conv.attn_bn1, conv.attn_bn2):
+            assert isinstance(norm, nn.GroupNorm) and norm.num_groups == 1
+    bn = AWFPN(in_channels=R50, out_channels=256, num_outs=5,
+               attn_norm_cfg='BN')
+    assert all(isinstance(c.attn_bn1, nn.BatchNorm2d) for c in _aw_convs(bn))
+    assert _n(bn) == _n(neck)           # the paper's 114,944 either way
+    # GN weights load from a BN-branch checkpoint (its statistics dropped)
+    missing, unexpected = neck.load_state_dict(bn.state_dict(), strict=False)
+    assert not missing
+    assert unexpected and all(k.endswith(('running_mean', 'running_var',
+                                          'num_batches_tracked'))
+                              for k in unexpected)
+
+
+def _lateral_attention(neck, feats, level=3):
+    """A of the 1x1 lateral AW conv of ``level`` for ``feats``."""
+    conv = neck.lateral_convs[level].conv
+    return conv.attention(feats[level])
+
+
+@pytest.mark.parametrize('norm,collapsed', [('BN', True), (GN1, False),
+                                            (None, False)])
+def test_lateral_attention_at_two_images(norm, collapsed):
+    torch.manual_seed(0)
+    neck = AWFPN(in_channels=R50, out_channels=256, num_outs=5,
+                 attn_norm_cfg=norm).train()
+    feats = [f.relu() for f in _feats(batch=2, size=32)]
+    with torch.no_grad():
+        neck(feats)
+        train_a = _lateral_attention(neck, feats)
+        neck.eval()
+        eval_a = _lateral_attention(neck, feats)
+    distinct = (train_a * 1000).round().unique().numel()
+    if collapsed:   # the paper's BN: 2 values per channel -> about +-1
+        assert distinct < 60, distinct
+        assert (train_a - eval_a).abs().max() > 0.1
+    else:
+        assert distinct > 200, distinct
+        torch.testing.assert_close(train_a, eval_a, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize('attention', [None, 'se', 'cbam'])
+@pytest.mark.parametrize('batch', [1, 2])
+def test_shipped_setting_trains_at_one_and_two_images(attention, batch):
+    torch.manual_seed(0)
+    neck = AWFPN(in_channels=SMALL, out_channels=256, num_outs=5,
+                 attention=attention, attn_norm_cfg=GN1).train()
+    outs = neck(_feats(batch=batch, size=32, channels=SMALL))
+    loss = sum(o.square().mean() for o in outs)
+    assert torch.isfinite(loss)
+    loss.backward()
+    for name, p in neck.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all() and \
+            p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize('attention', [None, 'se'])
+def test_bf16_autocast_step_has_the_stock_fpns_dtypes(attention):
+    torch.manual_seed(0)
+    args = dict(in_channels=SMALL, out_channels=64, num_outs=5)
+    neck = AWFPN(**args, reduction=4, attention=attention,
+                 attention_reduction=4).train()
+    plain = FPN(**args).train()
+    feats = _feats(batch=2, size=32, channels=SMALL)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        outs = neck(feats)
+        expected = [o.dtype for o in plain(feats)]
+        loss = sum(o.float().square().mean() for o in outs)
+    assert [o.dtype for o in outs] == expected == [torch.bfloat16] * 5
+    assert torch.isfinite(loss)
+    loss.backward()
+    for name, p in neck.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+
+
+@pytest.mark.parametrize('norm,match', [
+    ('LN', r"attn_norm_cfg must be one of \('BN', 'SyncBN', 'GN', None\)"),
+    (dict(type='GN', num_groups=1, affine=False),
+     r"attn_norm_cfg of type 'GN' takes only the keys"),
+    (dict(type='GN', num_groups=32),
+     r"num_groups \(32\) must divide the attention branch's channels"),
+])
+def test_invalid_attn_norm_cfg_is_refused(norm, match):
+    with pytest.raises(ValueError, match=match):
+        AWFPN(in_channels=R50, out_channels=256, num_outs=5,
+              attn_norm_cfg=norm)

@@ -17,6 +17,13 @@ therefore loads with exactly those keys missing.
 With the paper's four levels and 256 output channels the AW branches add
 114,944 parameters to an R50/R101 FPN (spec section 3.3: ~0.115M).
 
+The branches' norm defaults to a per-sample GroupNorm with one group
+(``attn_norm_cfg='GN'``) instead of the paper's BN (after eq. 7): at mmdet's
+2 images per GPU a 1x1 lateral conv's BN would normalise 2 values per channel
+and train a nearly binary attention that eval (running statistics) does not
+reproduce (``docs/aw.md``). GN has BN's affine parameters, so the parameter
+count is the same; ``attn_norm_cfg='BN'`` gives the paper's form.
+
 mmdet is imported when the neck is first built, not by ``import td_plugins``.
 """
 from typing import Any, List, Optional, Tuple
@@ -27,7 +34,7 @@ import torch.nn.functional as F
 
 from ...registry import MODELS
 from ..layers import CBAM, AWConv2d, SqueezeExcitation
-from ..layers.aw_conv import AW_IMPLS
+from ..layers.aw_conv import AW_IMPLS, AttnNormCfg, check_attn_norm_cfg
 
 __all__ = ['AWFPN', 'AW_FPN_ATTENTIONS', 'aw_fpn_class']
 
@@ -45,9 +52,12 @@ def _pre_attention(kind: Optional[str], channels: int,
 
 
 def _check_args(attention: Any, attention_reduction: Any, aw_impl: Any,
-                in_channels: Any, out_channels: Any) -> None:
+                attn_norm_cfg: Any, in_channels: Any,
+                out_channels: Any) -> None:
     """What AWConv2d (built after mmdet's FPN) does not check itself:
-    ``reduction`` and ``out_channels`` are refused by AWConv2d."""
+    ``reduction`` and ``out_channels`` are refused by AWConv2d;
+    ``attn_norm_cfg`` is checked here too, before mmdet's FPN is built."""
+    check_attn_norm_cfg(attn_norm_cfg)
     if attention not in AW_FPN_ATTENTIONS:
         raise ValueError(f'attention must be one of {AW_FPN_ATTENTIONS}, '
                          f'got {attention!r}')
@@ -67,11 +77,13 @@ def _check_args(attention: Any, attention_reduction: Any, aw_impl: Any,
                 f'({narrowest} channels)')
 
 
-def _to_aw(conv: nn.Conv2d, reduction: int, impl: str) -> AWConv2d:
+def _to_aw(conv: nn.Conv2d, reduction: int, impl: str,
+           attn_norm_cfg: AttnNormCfg) -> AWConv2d:
     return AWConv2d(conv.in_channels, conv.out_channels, conv.kernel_size,
                     stride=conv.stride, padding=conv.padding,
                     dilation=conv.dilation, bias=conv.bias is not None,
-                    reduction=reduction, impl=impl)
+                    reduction=reduction, impl=impl,
+                    attn_norm_cfg=attn_norm_cfg)
 
 
 def aw_fpn_class() -> type:
@@ -98,7 +110,12 @@ def aw_fpn_class() -> type:
                 pre-attention. The paper's Faster R-CNN FPN has none.
                 Defaults to False.
             aw_impl (str): ``AWConv2d`` form, one of ``'auto'``, ``'taps'``,
-                ``'reference'``. Defaults to 'auto'.
+                ``'fold'``, ``'reference'``. Defaults to 'auto'.
+            attn_norm_cfg (str | dict, optional): Norm of the AW attention
+                branches: ``'GN'`` (per sample, one group unless
+                ``num_groups`` is given), ``'BN'`` (the paper's),
+                ``'SyncBN'``, None, or an mmcv-style dict of those types.
+                Defaults to 'GN'.
             **kwargs: mmdet ``FPN`` arguments (``in_channels``,
                 ``out_channels``, ``num_outs``, ``start_level``,
                 ``add_extra_convs``, ``norm_cfg``, ...). ``conv_cfg`` must
@@ -118,6 +135,7 @@ def aw_fpn_class() -> type:
         def __init__(self, attention: Optional[str] = None,
                      reduction: int = 16, attention_reduction: int = 16,
                      aw_extra_convs: bool = False, aw_impl: str = 'auto',
+                     attn_norm_cfg: AttnNormCfg = 'GN',
                      **kwargs: Any) -> None:
             if kwargs.get('conv_cfg') is not None:
                 raise ValueError(
@@ -125,7 +143,7 @@ def aw_fpn_class() -> type:
                     f'chooses the AW-convolutions itself), got '
                     f'{kwargs["conv_cfg"]!r}')
             _check_args(attention, attention_reduction, aw_impl,
-                        kwargs.get('in_channels', []),
+                        attn_norm_cfg, kwargs.get('in_channels', []),
                         kwargs.get('out_channels'))
             super().__init__(**kwargs)
             self.attention = attention
@@ -134,14 +152,16 @@ def aw_fpn_class() -> type:
             self.lateral_attentions = nn.ModuleList()
             self.fpn_attentions = nn.ModuleList()
             for i, module in enumerate(self.lateral_convs):
-                module.conv = _to_aw(module.conv, reduction, aw_impl)
+                module.conv = _to_aw(module.conv, reduction, aw_impl,
+                                     attn_norm_cfg)
                 self.lateral_attentions.append(_pre_attention(
                     attention, module.conv.in_channels, attention_reduction))
             for i, module in enumerate(self.fpn_convs):
                 if i >= levels and not aw_extra_convs:
                     self.fpn_attentions.append(nn.Identity())
                     continue
-                module.conv = _to_aw(module.conv, reduction, aw_impl)
+                module.conv = _to_aw(module.conv, reduction, aw_impl,
+                                     attn_norm_cfg)
                 self.fpn_attentions.append(_pre_attention(
                     attention, module.conv.in_channels, attention_reduction))
 
