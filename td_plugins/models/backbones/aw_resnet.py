@@ -13,7 +13,7 @@ CBAM's channel attention with average and max pooling and no spatial part,
 which the paper's CIFAR-100 parameter count implies.
 
 ``attn_norm_cfg`` is the norm of the AW attention branches: the paper's BN
-(section 3.2) by default, which the ImageNet/CIFAR configs keep (32 and 16
+(after eq. 7) by default, which the ImageNet/CIFAR configs keep (32 and 16
 images per GPU); as a detection backbone (2 images per GPU) use the
 per-sample ``dict(type='GN', num_groups=1)`` (``docs/aw.md``). ``norm_eval``
 keeps the ResNet's own (pretrained) BNs in eval mode and leaves the norms

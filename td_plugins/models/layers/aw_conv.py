@@ -11,7 +11,7 @@ setting r_C1 = C1, r_C2 = r_hw = 1, r = 16:
 * ``A1 = ReLU(BN(Pointconv1(A0)))``, 1x1, C_in -> C_out / r, no bias;
 * ``A2 = Sigmoid(BN(Pointconv2(A1)))``, 1x1, C_out / r -> C_out, no bias;
   "We add Batch Normalization and Relu layers after Pointconv1, while adding
-  Batch Normalization and Sigmoid layers after Pointconv2" (section 3.2).
+  Batch Normalization and Sigmoid layers after Pointconv2" (after eq. 7).
   ``attn_norm_cfg`` chooses that norm: ``'BN'`` (the paper), ``'SyncBN'``,
   ``'GN'`` (per sample, for detection's few images per GPU; ``docs/aw.md``)
   or None (no norm, biased pointconvs);
@@ -41,7 +41,7 @@ Under autocast the output has the dtype the plain convolution gives; the
 attention ``A`` (its norms, sigmoid and ``1 + A``) and the sum over taps stay
 in float32 and are rounded once (``docs/aw.md``, "Mixed precision").
 """
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
