@@ -25,7 +25,8 @@ __all__ = ['convert_sync_multi_flow_bn', 'install_sync_norm']
 _FLAG = '_td_plugins_multi_flow'
 # Modules that bind mmengine's function by name (``from ... import``).
 _MMENGINE_HOLDERS = ('mmengine.model.utils', 'mmengine.model',
-                     'mmengine.runner.runner', 'mmengine._strategy.distributed')
+                     'mmengine.runner.runner',
+                     'mmengine._strategy.distributed')
 
 
 def convert_sync_multi_flow_bn(module: nn.Module,
