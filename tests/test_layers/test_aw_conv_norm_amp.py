@@ -92,14 +92,16 @@ def test_bn_keeps_the_state_dict_keys_and_gn_the_parameter_count():
         'attn_bn1.running_mean', 'attn_bn1.running_var', 'attn_bn1.weight']
     assert isinstance(bn.attn_bn2, nn.BatchNorm2d)
     gn = AWConv2d(32, 64, 3, padding=1, bias=False, attn_norm_cfg=GN1)
-    assert isinstance(gn.attn_bn1, nn.GroupNorm) and gn.attn_bn1.num_groups == 1
+    assert isinstance(gn.attn_bn1, nn.GroupNorm)
+    assert gn.attn_bn1.num_groups == 1
     n = sum(p.numel() for p in bn.parameters())
     assert sum(p.numel() for p in gn.parameters()) == n
     gn.load_state_dict({k: v for k, v in bn.state_dict().items()
                         if 'running' not in k and 'num_batches' not in k})
     none = AWConv2d(32, 64, 3, padding=1, bias=False, attn_norm_cfg=None)
     assert isinstance(none.attn_bn1, nn.Identity)
-    assert none.attn_conv1.bias is not None and none.attn_conv2.bias is not None
+    assert none.attn_conv1.bias is not None
+    assert none.attn_conv2.bias is not None
     # hidden + C_out biases instead of 2 (hidden + C_out) affine parameters
     assert sum(p.numel() for p in none.parameters()) == n - (4 + 64)
     sync = AWConv2d(32, 64, 3, padding=1, attn_norm_cfg='SyncBN')
@@ -181,3 +183,44 @@ def test_every_parameter_gets_a_gradient_with_each_norm(norm):
     conv(torch.randn(3, 8, 6, 6)).square().sum().backward()
     for name, p in conv.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_gn_branch_by_hand():
+    """Independent check of eq. 7 with one-group GN: each sample's pooled
+    map is standardised over all its channels and taps, then the
+    per-channel affine, then ReLU / sigmoid."""
+    torch.manual_seed(0)
+    conv = AWConv2d(6, 32, 3, padding=1, reduction=4, attn_norm_cfg=GN1)
+    with torch.no_grad():
+        for norm in (conv.attn_bn1, conv.attn_bn2):
+            norm.weight.uniform_(0.5, 1.5)
+            norm.bias.uniform_(-0.5, 0.5)
+    x = torch.randn(3, 6, 7, 8, dtype=torch.float64)
+    conv.double()
+
+    def gn(z, norm):
+        flat = z.flatten(1)
+        mean = flat.mean(1).view(-1, 1, 1, 1)
+        var = flat.var(1, unbiased=False).view(-1, 1, 1, 1)
+        return (z - mean) / (var + norm.eps).sqrt() * \
+            norm.weight.view(1, -1, 1, 1) + norm.bias.view(1, -1, 1, 1)
+
+    pooled = torch.stack([
+        torch.stack([x[:, :, rows][:, :, :, cols].mean(dim=(2, 3))
+                     for cols in (slice(0, 3), slice(2, 6), slice(5, 8))],
+                    dim=-1)
+        for rows in (slice(0, 3), slice(2, 5), slice(4, 7))], dim=-2)
+    w1 = conv.attn_conv1.weight[:, :, 0, 0]
+    w2 = conv.attn_conv2.weight[:, :, 0, 0]
+    hidden = torch.relu(gn(torch.einsum('hc,ncij->nhij', w1, pooled),
+                           conv.attn_bn1))
+    expected = torch.sigmoid(gn(torch.einsum('oh,nhij->noij', w2, hidden),
+                                conv.attn_bn2))
+    with torch.no_grad():
+        torch.testing.assert_close(conv.attention(x), expected, rtol=1e-12,
+                                   atol=1e-12)
+        out = conv(x)
+        ref = torch.stack([nn.functional.conv2d(
+            x[n:n + 1], conv.weight * (1 + expected[n])[:, None], conv.bias,
+            padding=1)[0] for n in range(3)])
+        torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10)
