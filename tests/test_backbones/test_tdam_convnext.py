@@ -142,7 +142,11 @@ def test_one_step_equals_the_plain_model(linear_pw_conv, feedback_distance):
     two = TDAMConvNeXt(num_steps=2, feedback_distance=feedback_distance,
                        **common).eval()
     one.load_state_dict(plain.state_dict(), strict=False)
-    two.load_state_dict(one.state_dict())
+    # T = 1 builds no attention: its state dict is the plain one.
+    assert one.state_dict().keys() == plain.state_dict().keys()
+    report = two.load_state_dict(one.state_dict(), strict=False)
+    assert report.missing_keys and all('.td.' in k
+                                       for k in report.missing_keys)
     x = torch.rand(2, 3, 64, 48)
     with torch.no_grad():
         ref, out1, out2 = plain(x), one(x), two(x)

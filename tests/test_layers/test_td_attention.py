@@ -61,6 +61,36 @@ def test_spatial_sum_is_counted_as_macs():
     assert counter.get_total_flops() // 2 == convs + 16 * 6 * 6
 
 
+@pytest.mark.parametrize('order', ['channel->spatial', 'parallel'])
+def test_spatial_sum_runs_in_float32_under_autocast(order):
+    """Eq. 7's sum over C in float32 (the official torch.sum under
+    autocast), the output in the bottom map's dtype."""
+    torch.manual_seed(0)
+    td = TopDownAttention(512, 64, 'joint', reduction=4, order=order)
+    bottom = (torch.randn(2, 512, 6, 6) * 0.1).bfloat16()
+    top = torch.randn(2, 64, 3, 3).bfloat16()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = td(bottom, top)
+        s = td.searchlight(bottom, top)
+    assert s.dtype == out.dtype == torch.bfloat16
+    channel = torch.sigmoid(s)
+    x = bottom * channel if order == 'channel->spatial' else bottom
+    # reference: the same bf16 operands, summed in float32
+    logits = (s.float() * x.float()).sum(1, keepdim=True)
+    gate = torch.sigmoid(logits).bfloat16()
+    expected = (x * gate if order == 'channel->spatial'
+                else bottom * channel * gate)
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
+    # a bf16 sum would not give it: the check can fail
+    low = torch.sigmoid(torch.einsum('bc,bchw->bhw', s.flatten(1), x)
+                        ).unsqueeze(1)
+    assert low.dtype == torch.bfloat16 and not torch.equal(low, gate)
+    # float32 inputs stay float32, float64 ones float64 (no downcast)
+    for dtype in (torch.float32, torch.float64):
+        td_d = td.to(dtype)
+        assert td_d(bottom.to(dtype), top.to(dtype)).dtype == dtype
+
+
 def test_every_parameter_gets_a_gradient():
     td = TopDownAttention(8, 32, 'joint', reduction=4)
     td(torch.randn(2, 8, 5, 5), torch.randn(2, 32, 5, 5)).square().sum() \

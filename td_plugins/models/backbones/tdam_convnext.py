@@ -20,6 +20,12 @@ official ``tdconvnext.py`` (``shared/spec/methods.md`` section 1.3):
   There is **no per-step norm** (the official code has none for ConvNeXt),
   so the TD blocks add only ``stages.<i>.<j>.td.*``.
 
+With ``num_steps = 1`` no attention module is built (the block is the plain
+one; DDP finds no unused parameter). ``with_cp`` checkpoints a TD block
+with :func:`~td_plugins.models.layers.checkpoint.checkpoint_keep_stats`,
+and the plain blocks the same way (ConvNeXt has LayerNorms, no running
+statistics, but mmpretrain's own checkpointing is the reentrant kind).
+
 Only m = 1 and m = 2 exist in the official ConvNeXt code; other values are
 refused. The attention works on NCHW tensors; with ``linear_pw_conv=True``
 (mmpretrain's default, ``nn.Linear`` on NHWC) the block permutes the two
@@ -44,7 +50,7 @@ import torch.nn as nn
 
 from ...registry import MODELS
 from ..layers.td_attention import TopDownAttention, check_td_args
-from ..layers.td_blocks import TDStepsMixin
+from ..layers.td_blocks import TDStepsMixin, keep_stats_checkpoint_class
 
 __all__ = ['TDAMConvNeXt', 'tdam_convnext_class', 'td_convnext_block_class',
            'CONVNEXT_FEEDBACK_DISTANCES', 'check_td_convnext_args']
@@ -80,8 +86,8 @@ def td_convnext_block_class() -> type:
             td_mode (str): ``'joint'`` (eq. 4) or ``'top'`` (eq. 5).
                 Defaults to ``'joint'``.
             feedback_distance (int): m, 1 or 2. Defaults to 1.
-            num_steps (int): T >= 1; T = 1 is the plain block (the attention
-                module is built but unused). Defaults to 2.
+            num_steps (int): T >= 1; T = 1 is the plain block (no attention
+                module is built). Defaults to 2.
             reduction (int): r of the attention MLP (hidden width
                 ``in_channels // r``). Defaults to 16.
             td_order (str): ``'channel->spatial'`` (eqs. 6-8),
@@ -117,9 +123,11 @@ def td_convnext_block_class() -> type:
             bottom = mid_channels if feedback_distance == 1 else in_channels
             self.feedback_distance = feedback_distance
             self.num_steps = num_steps
-            self.td = TopDownAttention(bottom, in_channels, mode=td_mode,
-                                       reduction=reduction, order=td_order,
-                                       widths=td_widths)
+            # T = 1 never attends: no module (DDP needs every parameter
+            # used).
+            self.td = TopDownAttention(
+                bottom, in_channels, mode=td_mode, reduction=reduction,
+                order=td_order, widths=td_widths) if num_steps > 1 else None
 
         def _hidden(self, x: torch.Tensor) -> torch.Tensor:
             """``act(pointwise_conv1(x))`` (then GRN), in the block's
@@ -178,7 +186,7 @@ def tdam_convnext_class() -> type:
     if _CLASS is not None:
         return _CLASS
     from mmcv.cnn.bricks import DropPath
-    from mmpretrain.models.backbones.convnext import ConvNeXt
+    from mmpretrain.models.backbones.convnext import ConvNeXt, ConvNeXtBlock
 
     block_class = td_convnext_block_class()
     defaults = {name: p.default for name, p in
@@ -264,6 +272,14 @@ def tdam_convnext_class() -> type:
                     # mismatch here would raise.
                     new.load_state_dict(old.state_dict(), strict=False)
                     stage[j] = new
+            if arg('with_cp'):
+                # mmpretrain's plain blocks call torch.utils.checkpoint
+                # without use_reentrant; checkpoint them as the TD blocks.
+                keep = keep_stats_checkpoint_class(ConvNeXtBlock)
+                for stage in self.stages:
+                    for block in stage:
+                        if type(block) is ConvNeXtBlock:
+                            block.__class__ = keep
             self._freeze_stages()
 
         @classmethod

@@ -48,6 +48,11 @@ matches the "15% lesser parameters" of the paper's section 4.4 with the
 sentence sits in its 200-class ablation, where the smaller head makes the
 reductions 18.7% and 23.9%).
 
+``num_steps = 1`` builds no attention module (DDP finds no unused
+parameter). ``with_cp`` checkpoints every inverted residual, TD or plain,
+with :func:`~td_plugins.models.layers.checkpoint.checkpoint_keep_stats`, so
+BN running statistics are updated once per step, as without it.
+
 mmpretrain is imported only when the backbone is built, so ``import
 td_plugins`` does not need it: the registered name
 ``td_plugins.TDAMMobileNetV3`` is a factory that creates the subclass on
@@ -61,7 +66,7 @@ from mmengine.logging import print_log
 
 from ...registry import MODELS
 from ..layers.td_attention import TopDownAttention, check_td_args
-from ..layers.td_blocks import TDStepsMixin
+from ..layers.td_blocks import TDStepsMixin, keep_stats_checkpoint_class
 
 __all__ = ['TDAMMobileNetV3', 'tdam_mobilenet_v3_class',
            'td_inverted_residual_class', 'MOBILENET_FEEDBACK_DISTANCES',
@@ -158,10 +163,12 @@ def td_inverted_residual_class() -> type:
             self.num_steps = num_steps
             # the depthwise conv's input and output both have mid_channels
             # (without an expand conv, mmpretrain has in == mid channels)
-            self.td = TopDownAttention(mid_channels, out_channels,
-                                       mode=td_mode,
-                                       reduction=reduction, order=td_order,
-                                       widths=td_widths)
+            # T = 1 never attends: no module (DDP needs every parameter
+            # used).
+            self.td = TopDownAttention(
+                mid_channels, out_channels, mode=td_mode,
+                reduction=reduction, order=td_order,
+                widths=td_widths) if num_steps > 1 else None
 
             def norm(channels: int) -> nn.Module:
                 if norm_cfg is None:
@@ -231,6 +238,7 @@ def tdam_mobilenet_v3_class() -> type:
     if _CLASS is not None:
         return _CLASS
     from mmpretrain.models.backbones.mobilenet_v3 import MobileNetV3
+    from mmpretrain.models.utils import InvertedResidual
 
     block_class = td_inverted_residual_class()
 
@@ -245,7 +253,7 @@ def tdam_mobilenet_v3_class() -> type:
             feedback_distance (int): m; 1 re-runs the projection conv, 2
                 also the depthwise conv. Defaults to 1.
             num_steps (int): T >= 1. T = 1 is MobileNetV3 without SE in the
-                TD layers (the attention is built but unused). Defaults to 2.
+                TD layers (no attention module is built). Defaults to 2.
             reduction (int): r of the attention MLP. Defaults to 16.
             td_layers (Sequence[int], optional): Indices ``i`` of the
                 ``layer<i>`` modules whose SE becomes TDAM; only SE layers
@@ -297,6 +305,14 @@ def tdam_mobilenet_v3_class() -> type:
             self.feedback_distance = feedback_distance
             self.num_steps = num_steps
             self.td_layers = tuple(sorted(set(td_layers)))
+            if self.with_cp:
+                # mmpretrain's plain layers checkpoint with
+                # torch.utils.checkpoint (BN statistics updated twice).
+                keep = keep_stats_checkpoint_class(InvertedResidual)
+                for name in self.layers:
+                    layer = getattr(self, name)
+                    if type(layer) is InvertedResidual:
+                        layer.__class__ = keep
             for i in self.td_layers:
                 kernel_size, mid, out, _, act, stride = setting[i - 1]
                 in_channels = setting[i - 2][2] if i > 1 else 16

@@ -62,6 +62,12 @@ Initialisation and inflation (``init_weights``):
   per-step norms absent from it are copied from their step-0 norm, absent
   attention convs keep the Kaiming init.
 
+``num_steps = 1`` builds no attention module (nor per-step norms): the
+network is the plain ResNet3d, and DDP finds no unused parameter.
+``with_cp`` checkpoints every block (TD and plain) with
+:func:`~td_plugins.models.layers.checkpoint.checkpoint_keep_stats`, so the
+running statistics are updated once per step, as without checkpointing.
+
 mmaction2 is imported only when the backbone is built, so ``import
 td_plugins`` does not need it: the registered name
 ``td_plugins.TDAMResNet3d`` is a factory that creates the subclass of
@@ -72,11 +78,12 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-import torch.utils.checkpoint as cp
 
 from ...registry import MODELS
+from ..layers.checkpoint import checkpoint_keep_stats
 from ..layers.td_attention import TopDownAttention, check_td_args
-from ..layers.td_blocks import FEEDBACK_DISTANCES
+from ..layers.td_blocks import (FEEDBACK_DISTANCES,
+                                keep_stats_checkpoint_class)
 from .resnet_common import RESNET_ARCH, BlockFactory
 from .tdam_resnet import default_td_blocks
 
@@ -178,10 +185,12 @@ def _build_classes() -> Dict[str, type]:
                      reduction: int, td_order: str, td_widths: str) -> None:
             self.feedback_distance = feedback_distance
             self.num_steps = num_steps
-            self.td = TopDownAttention(bottom_channels, top_channels,
-                                       mode=td_mode, reduction=reduction,
-                                       order=td_order, widths=td_widths,
-                                       dims=3)
+            # T = 1 never attends: no module (DDP needs every parameter
+            # used).
+            self.td = TopDownAttention(
+                bottom_channels, top_channels, mode=td_mode,
+                reduction=reduction, order=td_order, widths=td_widths,
+                dims=3) if num_steps > 1 else None
             for t in range(1, num_steps):
                 for conv in self._chains[feedback_distance]:
                     channels = getattr(self, conv).conv.out_channels
@@ -227,8 +236,9 @@ def _build_classes() -> Dict[str, type]:
                 raise ValueError(f'steps must be in [1, {self.num_steps}], '
                                  f'got {steps!r}')
             if self.with_cp and x.requires_grad:
-                out = cp.checkpoint(self._residual, x, steps,
-                                    use_reentrant=False)
+                # running statistics updated once, as without checkpointing
+                out = checkpoint_keep_stats(self._residual, x, steps,
+                                            owner=self)
             else:
                 out = self._residual(x, steps)
             out = self.relu(out)
@@ -251,8 +261,8 @@ def _build_classes() -> Dict[str, type]:
             td_mode (str): ``'joint'`` or ``'top'``. Defaults to ``'joint'``.
             feedback_distance (int): m, 0..3 (see the module docstring).
                 Defaults to 1.
-            num_steps (int): T >= 1 (T = 1 is the plain block plus an unused
-                attention module). Defaults to 2.
+            num_steps (int): T >= 1 (T = 1 is the plain block; no attention
+                module is built). Defaults to 2.
             reduction (int): r; hidden width ``4 * planes // r``.
                 Defaults to 16.
             td_order (str): ``'channel->spatial'``, ``'parallel'`` or
@@ -392,9 +402,11 @@ def _build_classes() -> Dict[str, type]:
                 RESNET_ARCH[depth][1][:num_stages]
             self._td_layout = _resolve_td_blocks(depth, stage_blocks,
                                                  td_stages, td_blocks)
+            # Plain blocks too: their with_cp must keep running statistics.
             self._td_block_types = (
-                (Bottleneck3d, TDBottleneck3d) if block_kind == 'Bottleneck'
-                else (BasicBlock3d, TDBasicBlock3d))
+                (keep_stats_checkpoint_class(Bottleneck3d), TDBottleneck3d)
+                if block_kind == 'Bottleneck' else
+                (keep_stats_checkpoint_class(BasicBlock3d), TDBasicBlock3d))
             self._td_kwargs = dict(
                 td_mode=td_mode, feedback_distance=feedback_distance,
                 num_steps=num_steps, reduction=reduction, td_order=td_order,
@@ -427,7 +439,8 @@ def _build_classes() -> Dict[str, type]:
             """Names of the parameters TDAM adds, per kind."""
             names: Dict[str, List[str]] = {'attention': [], 'step_norms': []}
             for prefix, block in self.named_td_blocks():
-                for name, _ in block.td.named_parameters():
+                for name, _ in (block.td.named_parameters()
+                                if block.td is not None else ()):
                     names['attention'].append(f'{prefix}.td.{name}')
                 for norm_name, norm, _ in block.step_norms():
                     for name, _ in norm.named_parameters():
@@ -441,7 +454,8 @@ def _build_classes() -> Dict[str, type]:
             # Kaiming first (ResNet3d does it too when training from scratch,
             # but not before loading a checkpoint that may lack these).
             for _, block in self.named_td_blocks():
-                for module in block.td.modules():
+                for module in (block.td.modules()
+                               if block.td is not None else ()):
                     if isinstance(module, nn.Conv3d):
                         kaiming_init(module)
             super().init_weights(pretrained)
@@ -470,7 +484,7 @@ def _build_classes() -> Dict[str, type]:
             taken: List[str] = []
             copied: List[str] = []
             for prefix, block in self.named_td_blocks():
-                if inflate:
+                if inflate and block.td is not None:
                     for name, conv in block.td.named_children():
                         key = f'{prefix}.td.{name}'
                         weight = state.get(f'{key}.weight')

@@ -27,11 +27,21 @@ operation order are ``order='channel->spatial'`` (default),
 The spatial sum of eq. 7 is a batched matrix product, so operator-level
 MAC counters (``torch.utils.flop_counter``) count the attention's
 arithmetic along with the convolutions.
+
+Mixed precision. The official code sums eq. 7 with ``torch.sum``, which
+autocast runs in float32; here the sum runs in float32 with autocast
+disabled (its inputs cast up), whatever the device, and so does its
+sigmoid. The 1x1 convs of the searchlight stay under autocast (float16 /
+bfloat16, as the official convs). The spatial gate is cast back, so the
+output has the dtype of ``bottom``: the dtype the block's next layer would
+get without the attention.
 """
 from typing import Tuple
 
 import torch
 import torch.nn as nn
+
+from .amp import at_least_float32, autocast_off
 
 __all__ = ['TopDownAttention', 'TD_MODES', 'TD_ORDERS', 'TD_WIDTHS',
            'check_td_args']
@@ -146,9 +156,15 @@ class TopDownAttention(nn.Module):
         return self.fuse(hidden)
 
     @staticmethod
-    def _spatial_logits(s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Eq. 7: ``sum_c S_c x_c`` per position, shape ``(B, 1, ...)``."""
-        return torch.einsum('bc,bc...->b...', s.flatten(1), x).unsqueeze(1)
+    def _spatial_gate(s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``sigmoid`` of eq. 7's ``sum_c S_c x_c`` per position, shape
+        ``(B, 1, ...)``, summed in float32 or wider (autocast off) and
+        returned in ``x``'s dtype."""
+        acc = at_least_float32(x.dtype)
+        with autocast_off(x):
+            logits = torch.einsum('bc,bc...->b...', s.flatten(1).to(acc),
+                                  x.to(acc)).unsqueeze(1)
+            return torch.sigmoid(logits).to(x.dtype)
 
     def forward(self, bottom: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
         if bottom.dim() != self.dims + 2 or top.dim() != self.dims + 2:
@@ -157,13 +173,13 @@ class TopDownAttention(nn.Module):
                 f'{self.dims + 2}-D inputs, got {tuple(bottom.shape)} and '
                 f'{tuple(top.shape)}')
         s = self.searchlight(bottom, top)
+        channel = torch.sigmoid(s).to(bottom.dtype)
         if self.order == 'parallel':
-            spatial = torch.sigmoid(self._spatial_logits(s, bottom))
-            return bottom * torch.sigmoid(s) * spatial
-        x = bottom * torch.sigmoid(s)
+            return bottom * channel * self._spatial_gate(s, bottom)
+        x = bottom * channel
         if self.order == 'channel':
             return x
-        return x * torch.sigmoid(self._spatial_logits(s, x))
+        return x * self._spatial_gate(s, x)
 
     def extra_repr(self) -> str:
         return (f'mode={self.mode!r}, order={self.order!r}, '

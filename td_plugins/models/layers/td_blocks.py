@@ -19,18 +19,26 @@ alone, no conv re-run), 1 (bottom = ``conv2`` output after ReLU), 2
 
 These subclass torchvision's blocks, so parameter names stay torchvision's
 (``conv1``, ``bn1``, ..., ``downsample.0``) and TDAM adds only ``td.*`` and
-the per-step BNs.
+the per-step BNs. With ``T = 1`` neither is built (``td`` is None): the block
+is the plain one, and DDP finds no parameter without a gradient.
+
+``with_cp`` checkpoints the whole block with
+:func:`~td_plugins.models.layers.checkpoint.checkpoint_keep_stats`, so the
+recompute in backward leaves the BN running statistics (per-step BNs
+included) as one forward pass would: ``with_cp=True`` trains exactly what
+``with_cp=False`` trains.
 """
 from typing import Callable, List, Optional
 
 import torch
 import torch.nn as nn
-import torch.utils.checkpoint as cp
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
+from .checkpoint import checkpoint_keep_stats
 from .td_attention import TopDownAttention, _gap
 
 __all__ = ['TDBasicBlock', 'TDBottleneck', 'TDStepsMixin',
+           'KeepStatsCheckpointMixin', 'keep_stats_checkpoint_class',
            'FEEDBACK_DISTANCES', 'check_td_block_args']
 
 # Valid m per block type.
@@ -50,15 +58,56 @@ def check_td_block_args(block: str, feedback_distance: int,
             f'num_steps must be an integer >= 1, got {num_steps!r}')
 
 
+class KeepStatsCheckpointMixin:
+    """For the *plain* blocks of a TDAM host (mmaction's ``Bottleneck3d``,
+    mmpretrain's ``InvertedResidual``), whose own ``with_cp`` uses
+    ``torch.utils.checkpoint`` and so updates BN running statistics twice:
+    put this mixin first and the whole block is checkpointed with
+    :func:`checkpoint_keep_stats` instead (the base ``forward`` runs with
+    ``with_cp`` switched off inside), so ``with_cp=True`` equals
+    ``with_cp=False`` in outputs, gradients and statistics."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.with_cp and x.requires_grad:
+            return checkpoint_keep_stats(self._forward_without_cp, x,
+                                         owner=self)
+        return super().forward(x)
+
+    def _forward_without_cp(self, x: torch.Tensor) -> torch.Tensor:
+        self.with_cp = False
+        try:
+            return super().forward(x)
+        finally:
+            self.with_cp = True
+
+
+_KEEP_STATS_CLASSES: dict = {}
+
+
+def keep_stats_checkpoint_class(base: type) -> type:
+    """``base`` with :class:`KeepStatsCheckpointMixin` in front (one class
+    per base, named like it, so its instances still pass ``isinstance(.,
+    base)``)."""
+    if base not in _KEEP_STATS_CLASSES:
+        _KEEP_STATS_CLASSES[base] = type(
+            base.__name__, (KeepStatsCheckpointMixin, base),
+            {'__module__': __name__,
+             '__doc__': f'{base.__name__} whose with_cp keeps running '
+                        f'statistics (KeepStatsCheckpointMixin).'})
+    return _KEEP_STATS_CLASSES[base]
+
+
 class TDStepsMixin:
     """``forward``, ``forward_steps`` and ``extra_repr`` of any block with
     TD steps (ResNet, ConvNeXt, MobileNetV3): the block defines
     ``_forward(x, steps=None)`` and the attributes ``num_steps``,
-    ``feedback_distance`` and ``with_cp``."""
+    ``feedback_distance`` and ``with_cp``. ``with_cp`` checkpoints
+    ``_forward`` with :func:`checkpoint_keep_stats` (running statistics
+    updated once per step, as without checkpointing)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.with_cp and x.requires_grad:
-            return cp.checkpoint(self._forward, x, use_reentrant=False)
+            return checkpoint_keep_stats(self._forward, x, owner=self)
         return self._forward(x)
 
     def forward_steps(self, x: torch.Tensor,
@@ -107,9 +156,10 @@ class _TDMixin(TDStepsMixin):
         self.num_steps = num_steps
         self.with_cp = with_cp
         self.pool_early_tops = pool_early_tops
-        self.td = TopDownAttention(bottom, top, mode=td_mode,
-                                   reduction=reduction, order=order,
-                                   widths=widths)
+        # T = 1 never attends: no module, so no parameter without gradient.
+        self.td = TopDownAttention(
+            bottom, top, mode=td_mode, reduction=reduction, order=order,
+            widths=widths) if num_steps > 1 else None
         for t in range(1, num_steps):
             for conv, bn in chain:
                 channels = getattr(self, conv).out_channels
@@ -165,7 +215,6 @@ class _TDMixin(TDStepsMixin):
         return self.relu(top)
 
 
-
 class TDBottleneck(_TDMixin, Bottleneck):
     """torchvision's Bottleneck (stride in conv2) with TDAM steps.
 
@@ -174,14 +223,14 @@ class TDBottleneck(_TDMixin, Bottleneck):
             norm_layer: As torchvision's ``Bottleneck``.
         td_mode (str): ``'joint'`` or ``'top'``. Defaults to ``'joint'``.
         feedback_distance (int): m, 0..3. Defaults to 1.
-        num_steps (int): T >= 1 (T = 1 is the plain block plus an unused
-            module). Defaults to 2.
+        num_steps (int): T >= 1 (T = 1 is the plain block; no attention
+            module is built). Defaults to 2.
         reduction (int): r of the attention MLP. Defaults to 16.
         order (str): Attention order (see :class:`TopDownAttention`).
             Defaults to ``'channel->spatial'``.
         widths (str): ``'code'`` or ``'paper'``. Defaults to ``'code'``.
-        with_cp (bool): Gradient checkpointing of the block. Defaults to
-            False.
+        with_cp (bool): Gradient checkpointing of the block (running
+            statistics kept as without it). Defaults to False.
         pool_early_tops (bool): Every top but the last is used only through
             its global average (the searchlight's input); when the last conv
             is pointwise and its BN uses running statistics (evaluation, or

@@ -1,0 +1,39 @@
+"""Float32 regions inside an autocast forward.
+
+Where the reference code computes in float32 under mixed precision
+(TDAM's eq. 7 sum, TNet's location softmax) the layers run that part with
+autocast switched off and their operands cast up to :func:`at_least_float32`.
+"""
+import contextlib
+
+import torch
+
+__all__ = ['autocast_off', 'at_least_float32']
+
+
+def at_least_float32(dtype: torch.dtype) -> torch.dtype:
+    """``dtype`` promoted to float32 (float64 stays float64)."""
+    return torch.promote_types(dtype, torch.float32)
+
+
+def autocast_off(tensor: torch.Tensor) -> contextlib.AbstractContextManager:
+    """A context with autocast disabled on ``tensor``'s device type; a null
+    context on devices without autocast (``'meta'``, used by shape-only MAC
+    counts).
+
+    Example:
+        >>> import torch
+        >>> x = torch.ones(2, 2)
+        >>> with torch.autocast('cpu', dtype=torch.bfloat16):
+        ...     with autocast_off(x):
+        ...         y = x @ x
+        >>> y.dtype
+        torch.float32
+    """
+    device = tensor.device.type
+    try:
+        if not torch.is_autocast_enabled(device):
+            return contextlib.nullcontext()
+    except RuntimeError:  # no autocast for this device type
+        return contextlib.nullcontext()
+    return torch.autocast(device, enabled=False)
