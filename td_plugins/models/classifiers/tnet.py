@@ -146,7 +146,9 @@ def tnet_class() -> type:
             base_resolution (int | tuple[int, int]): Side (or (h, w)) every
                 level's input is resized to. Defaults to 77.
             num_levels (int): Processing levels in training (>= 1; 1 = the
-                whole image only). Defaults to 2.
+                whole image only). With 1 here and in ``test_cfg`` no
+                location module is built (``location_module`` is None).
+                Defaults to 2.
             locations_per_level (int | Sequence[int]): Locations selected
                 per grid at each of the ``num_levels - 1`` splits, in
                 training (each in [1, n*n]). Defaults to (3, ).
@@ -336,10 +338,14 @@ def tnet_class() -> type:
                     f'output feature_index={feature_index} '
                     f'({backbone_dim})')
 
+            # One level (training and test) attends nothing: no location
+            # module, so DDP finds no parameter without a gradient.
             self.location_module = TNetLocationModule(
                 grid_channels, location_variant,
                 context_dim=feat_dim if location_variant == 'context' else 0,
-                hidden_channels=location_hidden)
+                hidden_channels=location_hidden) if max(
+                    self.num_levels, self.test_num_levels) > 1 else None
+            self._location_decided = True
             self.positional_module = TNetPositionalModule(
                 feat_dim, pos_dim, positional_variant)
             self.feature_weighting = FeatureWeighting(
@@ -382,6 +388,7 @@ def tnet_class() -> type:
             prefix = 'test_' if test else ''
             levels = num_levels if num_levels is not None else (
                 getattr(self, prefix + 'num_levels') or self.num_levels)
+            self._check_locations_built(levels)
             locs = locations_per_level
             if locs is None:
                 current = getattr(self, prefix + 'locations_per_level')
@@ -408,6 +415,16 @@ def tnet_class() -> type:
             setattr(self, prefix + 'locations_per_level', locs)
             if selection is not None:
                 setattr(self, prefix + 'selection', selection)
+
+        def _check_locations_built(self, levels: int) -> None:
+            # (set_traversal runs in __init__ before the module exists)
+            if levels > 1 and getattr(self, '_location_decided', False) and \
+                    self.location_module is None:
+                raise ValueError(
+                    f'num_levels={levels} needs the location module, which '
+                    f'is built only when num_levels or test_cfg.num_levels '
+                    f'is > 1 (this model has {self.num_levels} and '
+                    f'{self.test_num_levels}); build it with one of them > 1')
 
         def _traversal(self) -> Tuple[int, Tuple[int, ...], str]:
             if self.training:
@@ -537,6 +554,7 @@ def tnet_class() -> type:
                     is not None else locs[:levels - 1], self.grid_size)
             if selection is not None:
                 sel = check_selection(selection)
+            self._check_locations_built(levels)
             b, _, h, w = inputs.shape
             geoms = level_geometries(h, w, self.grid_size, self.overlap,
                                      levels, self.min_crop_size)

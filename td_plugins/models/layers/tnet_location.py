@@ -29,6 +29,12 @@ scalar affine map (initialised to weight 1, bias 0; 4 parameters). With
 ``detach_inputs`` the inputs are cut from the graph, as the official
 ``tf.stop_gradient``: the REINFORCE term then trains only this module (spec
 4.4, 4.6 item 5).
+
+Mixed precision: the 1x1 convs run under autocast (float16 / bfloat16);
+the L2 normalisation and the softmax run in float32 (autocast off, as the
+float32 official code), so the probabilities, the top-k choice among them
+(ties are common among 25 half-precision values within e^2 of each other)
+and REINFORCE's ``log p`` do not depend on the autocast dtype.
 """
 from typing import Optional
 
@@ -36,6 +42,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .amp import at_least_float32, autocast_off
 from .keras_init import glorot_normal_, variance_scaling_
 
 __all__ = ['TNetLocationModule', 'MeshgridEncoding',
@@ -194,10 +201,14 @@ class TNetLocationModule(nn.Module):
             x = x * torch.sigmoid(self.se_conv2(s))
             x = F.silu(self.final_conv(self.meshgrid(x)))
         logits = self.output_linear(x).flatten(1)
-        return F.normalize(logits, p=2.0, dim=-1)
+        with autocast_off(logits):
+            logits = logits.to(at_least_float32(logits.dtype))
+            return F.normalize(logits, p=2.0, dim=-1)
 
     def forward(self, grid: torch.Tensor,
                 context: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Attendance probabilities ``[B, n*n]`` (softmax of
-        :meth:`logits`)."""
-        return torch.softmax(self.logits(grid, context), dim=-1)
+        :meth:`logits`), float32 or wider."""
+        logits = self.logits(grid, context)
+        with autocast_off(logits):
+            return torch.softmax(logits, dim=-1)

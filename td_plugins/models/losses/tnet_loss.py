@@ -30,6 +30,9 @@ update is averaged over the processes, as the official ``MEAN``-aggregated
 variable. With one level (no location attended) only ``loss_ce`` remains and
 b is left alone, as the official code.
 
+Mixed precision: every term is computed in float32 (the logits and
+log-probabilities are cast up), whatever dtype autocast gave them.
+
 Normalisation: B is the batch the loss sees, i.e. ``M * B_images`` with M
 Monte-Carlo samples (the paper's 1 / (N * M)); the official code divides by
 the per-GPU image batch instead, which differs only for M > 1 (never used in
@@ -43,6 +46,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...registry import MODELS
+from ..layers.amp import at_least_float32
 
 __all__ = ['TNetLoss']
 
@@ -164,6 +168,11 @@ class TNetLoss(nn.Module):
             logged ``baseline`` (b used) and ``reward`` (mean R).
         """
         self._check(logits, labels, feature_logits, log_probs, level_counts)
+        # float32 (or wider) under autocast, as the float32 official code:
+        # the rewards' argmax, the CE terms and the baseline update.
+        acc = at_least_float32(logits.dtype)
+        logits, feature_logits = logits.to(acc), feature_logits.to(acc)
+        log_probs = log_probs.to(acc)
         labels = labels.long()
         b = logits.shape[0]
         baseline = self.baseline.detach().clone()
