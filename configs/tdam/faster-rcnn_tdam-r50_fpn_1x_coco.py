@@ -1,6 +1,8 @@
 # Faster R-CNN R50-FPN on COCO with a TDAM-ResNet-50 backbone (TDjoint,
 # T = 2, m = 1), mmdet's stock 1x schedule; the backbone swap of
 # fcos_tdam-r50_fpn_gn-head_1x_coco.py (same initialisation notes).
+# Normalisation: the baseline's rule (mmdet's Faster R-CNN: BN statistics
+# frozen, norm_eval=True, affine trained, frozen_stages=1).
 _base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
 custom_imports = dict(imports=['td_plugins'], allow_failed_imports=False)
 

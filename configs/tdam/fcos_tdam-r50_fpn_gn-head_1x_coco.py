@@ -8,6 +8,9 @@
 # convert the official checkpoint with
 # tools/model_converters/tdam_official_to_td_plugins.py and point init_cfg at
 # it with prefix='backbone.' and step_norms_from_step0=False.
+# Normalisation: the baseline's rule (mmdet's FCOS-caffe: every BN frozen,
+# affine included, norm_cfg requires_grad=False, norm_eval=True,
+# frozen_stages=1); the per-step BNs are frozen copies of their step-0 BN.
 _base_ = 'mmdet::fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py'
 custom_imports = dict(imports=['td_plugins'], allow_failed_imports=False)
 
@@ -24,7 +27,7 @@ model = dict(
         num_steps=2,
         out_indices=(0, 1, 2, 3),
         frozen_stages=1,
-        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_cfg=dict(type='BN', requires_grad=False),
         norm_eval=True,
         step_norms_from_step0=True,
         init_cfg=dict(type='Pretrained',
