@@ -7,7 +7,8 @@ import torch
 from mmengine.evaluator import BaseMetric
 
 from ..registry import METRICS
-from .any_step import any_step_correct, filter_steps_by_iou
+from .any_step import (any_step_correct, cam_boxes, check_localisation,
+                       filter_steps_by_iou)
 
 __all__ = ['AnyStepAccuracy']
 
@@ -16,8 +17,12 @@ __all__ = ['AnyStepAccuracy']
 class AnyStepAccuracy(BaseMetric):
     """Standard final-step top-k and TDAM's any-of-T IoU-filtered top-k.
 
-    Needs predictions from ``td_plugins.TDAMClassifier`` (which adds
-    ``tdam_step_scores`` and ``tdam_step_boxes`` to every data sample).
+    Needs predictions from ``td_plugins.TDAMClassifier``, which adds to
+    every data sample ``tdam_step_scores`` (T, num_classes), the raw CAMs
+    ``tdam_step_cams`` (T, h, w) of each step's top-1 class and the input
+    size ``tdam_input_size``; the CAMs are localised here
+    (:func:`td_plugins.evaluation.any_step.cam_boxes`) and the steps
+    filtered as the official ``filter_pred_with_iou``.
 
     Reported keys (percent), for each k in ``topk``:
     ``final_step/top{k}`` (the usual accuracy of the network's output, the
@@ -29,24 +34,35 @@ class AnyStepAccuracy(BaseMetric):
         topk (Sequence[int]): Defaults to (1, 5).
         iou_thr (float): Boxes overlapping more are one object. Defaults to
             0.5.
+        localisation (str): ``'official'`` (the official
+            ``heatmap_smoothing_or`` + ``form_bboxes``: JET-coloured grey
+            CAM above 38, largest contour of more than 15 points, an empty
+            box when there is none) or ``'simple'`` (td_plugins' earlier
+            simplification: normalised CAM above ``cam_threshold``, largest
+            connected component, the whole image when there is none).
+            Defaults to ``'official'``.
+        cam_threshold (float): The official ``threshold_ratio``. Defaults
+            to 0.15.
         collect_device (str): Defaults to ``'cpu'``.
         prefix (str, optional): Defaults to ``'tdam'``.
 
     Example:
         >>> import torch
         >>> metric = AnyStepAccuracy(topk=(1, ))
+        >>> cams = torch.zeros(2, 7, 7)  # each step's CAM, layer4's size
+        >>> cams[0, 1, 1] = cams[1, 5, 5] = 1.0  # two places
         >>> sample = dict(gt_label=torch.tensor([1]),
         ...               pred_score=torch.tensor([0.6, 0.4]),
         ...               tdam_step_scores=torch.tensor([[0.3, 0.7],
         ...                                              [0.6, 0.4]]),
-        ...               tdam_step_boxes=torch.tensor([[0., 0, 3, 3],
-        ...                                             [5, 5, 9, 9]]))
+        ...               tdam_step_cams=cams, tdam_input_size=(64, 64))
         >>> metric.process({}, [sample])
         >>> metric.compute_metrics(metric.results)
         {'final_step/top1': 0.0, 'any_step_iou_filtered/top1': 100.0}
     """
 
     def __init__(self, topk: Sequence[int] = (1, 5), iou_thr: float = 0.5,
+                 localisation: str = 'official', cam_threshold: float = 0.15,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = 'tdam') -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -54,21 +70,32 @@ class AnyStepAccuracy(BaseMetric):
             raise ValueError(f'topk must be positive integers, got {topk!r}')
         if not 0.0 <= iou_thr <= 1.0:
             raise ValueError(f'iou_thr must be in [0, 1], got {iou_thr!r}')
+        check_localisation(localisation)
+        if not 0.0 <= cam_threshold < 1.0:
+            raise ValueError(f'cam_threshold must be in [0, 1), got '
+                             f'{cam_threshold!r}')
         self.topk = tuple(topk)
         self.iou_thr = iou_thr
+        self.localisation = localisation
+        self.cam_threshold = cam_threshold
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
-            if 'tdam_step_scores' not in sample:
+            missing = [k for k in ('tdam_step_scores', 'tdam_step_cams',
+                                   'tdam_input_size') if k not in sample]
+            if missing:
                 raise KeyError(
-                    'AnyStepAccuracy needs tdam_step_scores in the '
-                    'predictions: use model=dict(type='
-                    '"td_plugins.TDAMClassifier", ...) with a TDAM backbone')
+                    f'AnyStepAccuracy needs {", ".join(missing)} in the '
+                    f'predictions: '
+                    f'use model=dict(type="td_plugins.TDAMClassifier", ...) '
+                    f'with a TDAM backbone')
             label = int(torch.as_tensor(sample['gt_label']).flatten()[0])
             final = torch.as_tensor(sample['pred_score']).cpu()[None]
+            boxes = cam_boxes(torch.as_tensor(sample['tdam_step_cams']),
+                              tuple(sample['tdam_input_size']),
+                              self.cam_threshold, self.localisation)
             steps = filter_steps_by_iou(
-                torch.as_tensor(sample['tdam_step_scores']).cpu(),
-                torch.as_tensor(sample['tdam_step_boxes']).cpu(),
+                torch.as_tensor(sample['tdam_step_scores']).cpu(), boxes,
                 self.iou_thr)
             self.results.append(
                 (any_step_correct(final, label, self.topk),

@@ -14,13 +14,15 @@ def test_box_iou():
     assert box_iou([0, 0, 9, 9], [5, 0, 14, 9]) == pytest.approx(50 / 150)
 
 
-def test_cam_box_is_the_largest_region_above_the_threshold():
+def test_simple_cam_box_is_the_largest_region_above_the_threshold():
     cam = torch.zeros(1, 8, 8)
     cam[0, 1:3, 1:3] = 1.0      # small blob
     cam[0, 4:8, 3:7] = 0.9      # larger blob
-    box = cam_boxes(cam, (16, 16), threshold=0.5)[0].tolist()
+    box = cam_boxes(cam, (16, 16), threshold=0.5,
+                    localisation='simple')[0].tolist()
     assert box[0] >= 5 and box[1] >= 7 and box[2] <= 14 and box[3] == 15
-    flat = cam_boxes(torch.zeros(1, 4, 4), (8, 8))[0].tolist()
+    flat = cam_boxes(torch.zeros(1, 4, 4), (8, 8),
+                     localisation='simple')[0].tolist()
     assert flat == [0, 0, 7, 7]  # nothing above: the whole image
 
 
@@ -43,15 +45,24 @@ def test_overlapping_steps_merge_into_the_more_confident_one():
                             (1, 2)) == [False, True]
 
 
-def _sample(label, final, steps, boxes):
+def _disc(center, radius, size=96):
+    """A cone CAM at input resolution: its official box is the disc's."""
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size),
+                            indexing='ij')
+    dist = ((xx - center[0])**2 + (yy - center[1])**2).float().sqrt()
+    return (radius - dist).clamp_min(0)
+
+
+def _sample(label, final, steps, cams):
     return dict(gt_label=torch.tensor([label]), pred_score=torch.tensor(final),
                 tdam_step_scores=torch.tensor(steps),
-                tdam_step_boxes=torch.tensor(boxes, dtype=torch.float32))
+                tdam_step_cams=torch.stack(cams), tdam_input_size=(96, 96))
 
 
 def test_metric_reports_both_accuracies():
     metric = AnyStepAccuracy(topk=(1, 2))
-    distinct = [[0, 0, 9, 9], [20, 20, 29, 29]]
+    distinct = [_disc((20, 20), 16), _disc((72, 72), 16)]
+    same = [_disc((40, 40), 24), _disc((42, 40), 24)]
     metric.process({}, [
         # step 1 right, final wrong, different places: any-step counts it
         _sample(0, [0.2, 0.7, 0.1], [[0.6, 0.3, 0.1], [0.2, 0.7, 0.1]],
@@ -61,7 +72,7 @@ def test_metric_reports_both_accuracies():
                 distinct),
         # step 1 right but same place as a more confident wrong final step
         _sample(0, [0.04, 0.06, 0.9], [[0.6, 0.3, 0.1], [0.04, 0.06, 0.9]],
-                [[0, 0, 9, 9], [0, 0, 9, 9]]),
+                same),
     ])
     out = metric.compute_metrics(metric.results)
     assert out['final_step/top1'] == pytest.approx(100 / 3)
@@ -77,11 +88,21 @@ def test_metric_refuses_predictions_without_steps():
     with pytest.raises(KeyError, match='td_plugins.TDAMClassifier'):
         metric.process({}, [dict(gt_label=torch.tensor([0]),
                                  pred_score=torch.tensor([1.0]))])
+    # boxes alone no longer do: the metric localises the CAMs itself
+    with pytest.raises(KeyError,
+                       match='needs tdam_step_cams, tdam_input_size in'):
+        metric.process({}, [dict(gt_label=torch.tensor([0]),
+                                 pred_score=torch.tensor([1.0]),
+                                 tdam_step_scores=torch.ones(2, 1),
+                                 tdam_step_boxes=torch.zeros(2, 4))])
 
 
 @pytest.mark.parametrize('kwargs,match', [
     (dict(topk=(0, )), 'topk must be positive integers'),
     (dict(iou_thr=1.5), r'iou_thr must be in \[0, 1\]'),
+    (dict(localisation='opencv'),
+     r"localisation must be one of \('official', 'simple'\), got 'opencv'"),
+    (dict(cam_threshold=1.0), r'cam_threshold must be in \[0, 1\)'),
 ])
 def test_invalid_metric_arguments_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):

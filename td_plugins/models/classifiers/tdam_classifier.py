@@ -10,7 +10,12 @@ sample also gets
 
 * ``tdam_step_scores``: (T, num_classes) softmax scores of layer4 stopped
   after step t = 1..T (layers 1-3 run once);
-* ``tdam_step_boxes``: (T, 4) the CAM box of each step's top-1 class,
+* ``tdam_step_cams``: (T, h, w) the raw CAM of each step's top-1 class
+  (official ``getCAM_batch``, ``normalize=False``) and the metainfo
+  ``tdam_input_size`` (the input's height, width), which
+  ``AnyStepAccuracy`` localises;
+* ``tdam_step_boxes``: (T, 4) the CAM box of each step's top-1 class
+  (``cam_boxes`` with ``cam_threshold``, official localisation),
 
 which ``td_plugins.AnyStepAccuracy`` turns into the any-of-T IoU-filtered
 accuracy beside the standard one. The per-step logits use the neck's global
@@ -47,8 +52,8 @@ def tdam_classifier_class() -> type:
         Args:
             step_predictions (bool): Add the per-step fields at prediction
                 time. Defaults to True.
-            cam_threshold (float): Fraction of the CAM range that a box
-                region must exceed. Defaults to 0.15.
+            cam_threshold (float): The official ``threshold_ratio`` of
+                the ``tdam_step_boxes``. Defaults to 0.15.
             **kwargs: ``ImageClassifier`` arguments.
 
         Example:
@@ -100,17 +105,20 @@ def tdam_classifier_class() -> type:
         @torch.no_grad()
         def _step_fields(self, steps: List[torch.Tensor],
                          size: Tuple[int, int]) -> tuple:
-            """Softmax scores and CAM boxes of each step's last feature
-            map, stacked to (B, T, num_classes) and (B, T, 4)."""
+            """Softmax scores, CAM boxes and CAMs of each step's last
+            feature map, stacked to (B, T, num_classes), (B, T, 4) and
+            (B, T, h, w)."""
             fc = self.head.fc
-            scores, boxes = [], []
+            scores, boxes, all_cams = [], [], []
             for feats in steps:
                 probs = torch.softmax(fc(feats.mean(dim=(2, 3))), dim=1)
                 cams = class_activation_maps(feats, fc.weight,
                                              probs.argmax(dim=1))
                 scores.append(probs)
                 boxes.append(cam_boxes(cams, size, self.cam_threshold))
-            return torch.stack(scores, 1), torch.stack(boxes, 1)
+                all_cams.append(cams.float().cpu())
+            return (torch.stack(scores, 1), torch.stack(boxes, 1),
+                    torch.stack(all_cams, 1))
 
         def predict(self, inputs: torch.Tensor,
                     data_samples: Optional[List] = None,
@@ -123,11 +131,14 @@ def tdam_classifier_class() -> type:
                      for out in self.backbone.forward_steps(inputs)]
             feats = self.neck(steps[-1]) if self.with_neck else steps[-1]
             samples = self.head.predict(feats, data_samples, **kwargs)
-            scores, boxes = self._step_fields([s[-1] for s in steps],
-                                              tuple(inputs.shape[2:]))
+            size = tuple(inputs.shape[2:])
+            scores, boxes, cams = self._step_fields([s[-1] for s in steps],
+                                                    size)
             for i, sample in enumerate(samples):
                 sample.set_field(scores[i].cpu(), 'tdam_step_scores')
                 sample.set_field(boxes[i], 'tdam_step_boxes')
+                sample.set_field(cams[i], 'tdam_step_cams')
+                sample.set_metainfo(dict(tdam_input_size=size))
             return samples
 
     _CLASS = TDAMClassifier
