@@ -235,7 +235,7 @@ def test_importing_the_package_does_not_import_mmpretrain():
     (dict(td_stages=(4, )),
      r'td_stages must be a list of stage indices in \[0, 3\], got \(4,\)'),
     (dict(td_stages=2), r'td_stages must be a list of stage indices'),
-    (dict(td_order='spatial'), 'td_order must be one of'),
+    (dict(td_order='diagonal'), 'td_order must be one of'),
     (dict(td_widths='wide'), r"td_widths must be one of \('code', 'paper'\)"),
     (dict(arch='tinyy'), r"arch must be one of \('atto', "),
 ])

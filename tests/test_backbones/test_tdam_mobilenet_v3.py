@@ -221,7 +221,7 @@ def test_importing_the_package_does_not_import_mmpretrain():
     (dict(td_mode='bottom'), r"td_mode must be one of \('joint', 'top'\)"),
     (dict(reduction=0), 'reduction must be a positive integer, got 0'),
     (dict(reduction=200), 'reduction 200 leaves no hidden channels'),
-    (dict(td_order='spatial'), 'td_order must be one of'),
+    (dict(td_order='diagonal'), 'td_order must be one of'),
     (dict(td_widths='wide'), r"td_widths must be one of \('code', 'paper'\)"),
 ])
 def test_invalid_arguments_are_refused_at_build(kwargs, match):

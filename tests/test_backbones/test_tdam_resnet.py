@@ -27,6 +27,12 @@ def _params_with_fc(model):
     (dict(depth=18, td_mode='top', feedback_distance=1), 11_774_504),
     (dict(depth=34, feedback_distance=2), 22_074_152),
     (dict(depth=34, feedback_distance=1), 22_098_728),
+    # m = 0 (official widths, no per-step BN): plain + 4 C rd per TD block
+    # (C = C0 = CN, rd = C / 16): R50 25,557,032 + 6 * 4 * 1024 * 64 +
+    # 3 * 4 * 2048 * 128; R18 11,689,512 + 2 * 4 * 256 * 16 + 2 * 4 * 512 * 32
+    (dict(depth=50, feedback_distance=0), 30_275_624),
+    (dict(depth=18, feedback_distance=0), 11_853_352),
+    (dict(depth=18, feedback_distance=0, num_steps=1), 11_853_352),
 ])
 def test_parameter_counts_match_the_official_code(kwargs, expected):
     assert _params_with_fc(TDAMResNet(**kwargs)) == expected
@@ -146,7 +152,7 @@ def test_builds_from_a_codebase_registry():
     (dict(depth=20), r'depth must be one of \(18, 34, 50, 101, 152\)'),
     (dict(td_mode='bottom'), r"td_mode must be one of \('joint', 'top'\)"),
     (dict(feedback_distance=3),
-     r'feedback_distance must be one of \(1, 2\) for BasicBlock'),
+     r'feedback_distance must be one of \(0, 1, 2\) for BasicBlock'),
     (dict(depth=50, feedback_distance=4),
      r'feedback_distance must be one of \(0, 1, 2, 3\) for Bottleneck'),
     (dict(num_steps=0), 'num_steps must be an integer >= 1'),
@@ -155,7 +161,9 @@ def test_builds_from_a_codebase_registry():
      r'\[0, 1\], \[0, 1\]'),
     (dict(td_blocks=[[0], [0]]), 'td_blocks must be four lists'),
     (dict(td_stages=(4, )), r'td_stages must be stage indices in \[0, 3\]'),
-    (dict(td_order='spatial'), 'td_order must be one of'),
+    (dict(td_order='diagonal'),
+     r"td_order must be one of \('channel->spatial', 'spatial->channel', "
+     r"'spatial', 'channel', 'parallel'\)"),
     (dict(out_indices=(5, )), r'out_indices must be stage indices'),
     (dict(frozen_stages=9), r'frozen_stages must be an integer in \[-1, 4\]'),
 ])

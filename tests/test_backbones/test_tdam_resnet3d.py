@@ -114,7 +114,9 @@ def test_plain_state_dict_loads_with_exactly_td_missing(depth, m):
         assert td_state[k].shape == v.shape, k
 
 
-@pytest.mark.parametrize('depth,m', [(50, 1), (50, 0), (18, 2)])
+# (m = 0 attends T >= 1 times, so its T = 1 is not the plain network:
+# test_m0_applies_the_attention_t_times.)
+@pytest.mark.parametrize('depth,m', [(50, 1), (50, 2), (18, 2)])
 def test_one_step_equals_plain_resnet3d(depth, m):
     torch.manual_seed(0)
     plain = ResNet3d(depth=depth, pretrained=None)
@@ -125,8 +127,8 @@ def test_one_step_equals_plain_resnet3d(depth, m):
     model.init_weights()
     report = model.load_state_dict(plain.state_dict(), strict=False)
     assert set(report.missing_keys) == _td_keys(model)
-    # T = 1: no per-step norms, only the (unused) attention module.
-    assert all('.td.' in k for k in report.missing_keys)
+    # T = 1 with m >= 1: no per-step norms and no attention module.
+    assert not report.missing_keys
     x = torch.rand(2, 3, 6, 40, 48)
     model.eval()
     plain.eval()
@@ -309,16 +311,16 @@ def test_builds_from_mmaction_registry():
 
 @pytest.mark.parametrize('kwargs,message', [
     (dict(depth=18, feedback_distance=3),
-     r'feedback_distance must be one of \(1, 2\) for BasicBlock3d '
+     r'feedback_distance must be one of \(0, 1, 2\) for BasicBlock3d '
      r'\(depth 18\), got 3'),
-    (dict(depth=34, feedback_distance=0),
-     r'feedback_distance must be one of \(1, 2\)'),
+    (dict(depth=34, feedback_distance=-1),
+     r'feedback_distance must be one of \(0, 1, 2\)'),
     (dict(depth=50, feedback_distance=4),
      r'feedback_distance must be one of \(0, 1, 2, 3\) for Bottleneck3d'),
     (dict(depth=50, num_steps=0), r'num_steps must be an integer >= 1'),
     (dict(depth=50, num_steps=True), r'num_steps must be an integer >= 1'),
     (dict(depth=50, td_mode='bottom'), r"td_mode must be one of"),
-    (dict(depth=50, td_order='spatial'), r'td_order must be one of'),
+    (dict(depth=50, td_order='diagonal'), r'td_order must be one of'),
     (dict(depth=50, td_widths='x'), r'td_widths must be one of'),
     (dict(depth=50, reduction=0), r'reduction must be a positive integer'),
     (dict(depth=20), r'depth must be one of \(18, 34, 50, 101, 152\)'),
@@ -337,8 +339,8 @@ def test_invalid_arguments_refused_at_build(kwargs, message):
 
 def test_td_blocks_refuse_invalid_arguments_standalone():
     td_basic, td_bottleneck = td_block3d_classes()
-    with pytest.raises(ValueError, match='for BasicBlock3d, got 0'):
-        td_basic(64, 64, feedback_distance=0)
+    with pytest.raises(ValueError, match='for BasicBlock3d, got 3'):
+        td_basic(64, 64, feedback_distance=3)
     with pytest.raises(ValueError, match='num_steps must be an integer'):
         td_bottleneck(256, 64, num_steps=0)
     blk = td_bottleneck(256, 64, feedback_distance=3, num_steps=3).eval()
@@ -346,3 +348,31 @@ def test_td_blocks_refuse_invalid_arguments_standalone():
     assert {'bn1_1', 'bn2_1', 'bn3_1', 'bn1_2', 'bn2_2', 'bn3_2'} <= names
     with torch.no_grad():
         assert blk(torch.rand(1, 256, 3, 7, 5)).shape == (1, 256, 3, 7, 5)
+
+
+@pytest.mark.parametrize('kind', ['basic', 'bottleneck'])
+@pytest.mark.parametrize('steps', [1, 2, 3])
+def test_m0_applies_the_attention_t_times(kind, steps):
+    """As the 2D blocks and the official ``_static_recur_attention_forward_
+    m0``: T attentions on the top map at m = 0 (T - 1 at m >= 1)."""
+    td_basic, td_bottleneck = td_block3d_classes()
+    cls, planes = (td_basic, 64) if kind == 'basic' else (td_bottleneck, 16)
+    x = torch.rand(1, 64, 2, 5, 5)
+    for m, expected in ((0, steps), (1, steps - 1)):
+        blk = cls(64, planes, feedback_distance=m, num_steps=steps,
+                  reduction=4).eval()
+        if expected == 0:
+            assert blk.td is None
+            continue
+        calls = []
+        blk.td.register_forward_hook(lambda *args: calls.append(1))
+        with torch.no_grad():
+            out = blk(x)
+        assert len(calls) == expected, (m, steps)
+        if m == 0:
+            with torch.no_grad():
+                top = (blk.conv2(blk.conv1(x)) if kind == 'basic' else
+                       blk.conv3(blk.conv2(blk.conv1(x))))
+                for _ in range(steps):
+                    top = blk.td(top, top)
+                torch.testing.assert_close(out, torch.relu(top + x))

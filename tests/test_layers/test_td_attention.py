@@ -32,18 +32,56 @@ def test_channel_then_spatial_follows_eqs_6_to_8():
     torch.testing.assert_close(td(bottom, top), expected)
 
 
-def test_orders():
+def _official_gates(order, s, bottom):
+    """The official ``TD_Spotlight_Attention.static_forward`` for each
+    ``operation_seq``, restated: ``compute_channel_modified`` is
+    ``sigmoid(S) * x``, ``compute_spatial_modified`` is
+    ``sigmoid(sum_c S_c x_c) * x``, both with the raw S."""
+    def channel(x):
+        return torch.sigmoid(s) * x
+
+    def spatial(x):
+        return torch.sigmoid((s * x).sum(1, keepdim=True)) * x
+
+    return {'channel->spatial': lambda x: spatial(channel(x)),
+            'spatial->channel': lambda x: channel(spatial(x)),
+            'spatial': spatial, 'channel': channel}[order](bottom)
+
+
+@pytest.mark.parametrize('order', ['channel->spatial', 'spatial->channel',
+                                   'spatial', 'channel', 'parallel'])
+def test_each_order_equals_an_independent_computation(order):
     torch.manual_seed(0)
     kwargs = dict(bottom_channels=8, top_channels=16, reduction=4)
-    bottom, top = torch.randn(1, 8, 4, 4), torch.randn(1, 16, 2, 2)
-    chan = TopDownAttention(order='channel', **kwargs)
-    par = TopDownAttention(order='parallel', **kwargs)
-    par.load_state_dict(chan.state_dict())
-    s = chan.searchlight(bottom, top)
-    torch.testing.assert_close(chan(bottom, top), torch.sigmoid(s) * bottom)
-    a = torch.sigmoid((s * bottom).sum(1, keepdim=True))
-    torch.testing.assert_close(par(bottom, top),
-                               bottom * torch.sigmoid(s) * a)
+    bottom, top = torch.randn(2, 8, 4, 5), torch.randn(2, 16, 2, 3)
+    td = TopDownAttention(order=order, **kwargs)
+    # S from the weights directly (eqs. 4-5, joint): W_s [relu(W_t gap(top));
+    # relu(W_b gap(bottom))]
+    w_t, w_b, w_s = (td.top_fc.weight.flatten(1), td.bottom_fc.weight
+                     .flatten(1), td.fuse.weight.flatten(1))
+    hidden = torch.cat([torch.relu(top.mean((2, 3)) @ w_t.T),
+                        torch.relu(bottom.mean((2, 3)) @ w_b.T)], 1)
+    s = (hidden @ w_s.T)[:, :, None, None]
+    if order == 'parallel':  # this project's: both gates from X^0
+        a = torch.sigmoid((s * bottom).sum(1, keepdim=True))
+        expected = bottom * torch.sigmoid(s) * a
+    else:
+        expected = _official_gates(order, s, bottom)
+    torch.testing.assert_close(td(bottom, top), expected)
+    assert td.extra_repr().startswith("mode='joint', order=" + repr(order))
+
+
+def test_parallel_is_the_official_spatial_then_channel():
+    torch.manual_seed(1)
+    par = TopDownAttention(8, 16, reduction=4, order='parallel')
+    s_c = TopDownAttention(8, 16, reduction=4, order='spatial->channel')
+    s_c.load_state_dict(par.state_dict())
+    bottom, top = torch.randn(2, 8, 4, 4), torch.randn(2, 16, 2, 2)
+    torch.testing.assert_close(par(bottom, top), s_c(bottom, top))
+    # and the orders do differ from each other otherwise
+    c_s = TopDownAttention(8, 16, reduction=4, order='channel->spatial')
+    c_s.load_state_dict(par.state_dict())
+    assert not torch.allclose(c_s(bottom, top), s_c(bottom, top))
 
 
 def test_three_d_pools_over_time_and_space():
@@ -101,7 +139,9 @@ def test_every_parameter_gets_a_gradient():
 
 @pytest.mark.parametrize('kwargs,match', [
     (dict(mode='both'), r"td_mode must be one of \('joint', 'top'\)"),
-    (dict(order='spatial->channel'), r'order must be one of'),
+    (dict(order='spatial-first'),
+     r"order must be one of \('channel->spatial', 'spatial->channel', "
+     r"'spatial', 'channel', 'parallel'\)"),
     (dict(widths='mine'), r"widths must be one of \('code', 'paper'\)"),
     (dict(reduction=0), 'reduction must be a positive integer'),
     (dict(reduction=64), 'leaves no hidden channels'),

@@ -25,6 +25,61 @@ def test_bottleneck_bottom_map_and_step_norms(m, bottom, bns):
     assert names == bns
 
 
+@pytest.mark.parametrize('m,bottom,bns', [
+    (0, 8, []), (1, 8, ['bn2_1']), (2, 4, ['bn1_1', 'bn2_1'])])
+def test_basic_block_bottom_map_and_step_norms(m, bottom, bns):
+    # official BasicBlock: m = 0 attends the bn2 output (planes channels),
+    # m = 1 the conv1 output, m = 2 the block input (inplanes channels).
+    blk = TDBasicBlock(4, 8, downsample=_down(4, 8, 1), feedback_distance=m,
+                       reduction=4)
+    assert blk.td.fuse.out_channels == bottom
+    assert blk.td.bottom_fc.in_channels == bottom
+    assert sorted(n for n, _ in blk.named_children() if '_' in n) == bns
+
+
+def _count_td_calls(blk, x, steps=None):
+    calls = []
+    handle = blk.td.register_forward_hook(lambda *args: calls.append(1))
+    with torch.no_grad():
+        blk.forward_steps(x, steps)
+    handle.remove()
+    return len(calls)
+
+
+@pytest.mark.parametrize('cls,planes', [(TDBottleneck, 16),
+                                        (TDBasicBlock, 64)])
+@pytest.mark.parametrize('steps', [1, 2, 3])
+def test_m0_applies_the_attention_t_times(cls, planes, steps):
+    """Official ``_static_recur_attention_forward_m0`` (Bottleneck and
+    BasicBlock): ``for t in range(self.time_steps): x, s_t =
+    self.RA_block(x, x, s_t)``, T calls; m >= 1 makes T - 1."""
+    x = torch.randn(1, 64, 5, 5)
+    blk = cls(64, planes, feedback_distance=0, num_steps=steps,
+              reduction=4).eval()
+    assert blk.td is not None  # built at T = 1 too: it is used
+    assert _count_td_calls(blk, x) == steps
+    for t in range(1, steps + 1):  # per-step evaluation: t calls
+        assert _count_td_calls(blk, x, t) == t
+    if steps > 1:
+        blk1 = cls(64, planes, feedback_distance=1, num_steps=steps,
+                   reduction=4).eval()
+        assert _count_td_calls(blk1, x) == steps - 1
+    else:
+        assert cls(64, planes, feedback_distance=1, num_steps=1).td is None
+
+
+def test_m0_basic_block_follows_the_official_forward():
+    torch.manual_seed(0)
+    blk = TDBasicBlock(8, 8, feedback_distance=0, num_steps=2,
+                       reduction=4).eval()
+    x = torch.randn(2, 8, 6, 7)
+    with torch.no_grad():
+        y = blk.bn2(blk.conv2(blk.relu(blk.bn1(blk.conv1(x)))))
+        for _ in range(2):
+            y = blk.td(y, y)
+        torch.testing.assert_close(blk(x), torch.relu(y + x))
+
+
 def test_three_steps_make_two_sets_of_step_norms():
     blk = TDBasicBlock(8, 8, feedback_distance=2, num_steps=3, reduction=4)
     names = sorted(n for n, _ in blk.named_children() if '_' in n)
@@ -91,9 +146,9 @@ def test_checkpointed_block_gives_the_same_gradients():
     (TDBottleneck, dict(feedback_distance=4),
      r'feedback_distance must be one of \(0, 1, 2, 3\) for Bottleneck'),
     (TDBasicBlock, dict(feedback_distance=3),
-     r'feedback_distance must be one of \(1, 2\) for BasicBlock'),
-    (TDBasicBlock, dict(feedback_distance=0),
-     r'feedback_distance must be one of \(1, 2\) for BasicBlock'),
+     r'feedback_distance must be one of \(0, 1, 2\) for BasicBlock'),
+    (TDBasicBlock, dict(feedback_distance=-1),
+     r'feedback_distance must be one of \(0, 1, 2\) for BasicBlock'),
     (TDBottleneck, dict(num_steps=0), 'num_steps must be an integer >= 1'),
 ])
 def test_invalid_block_arguments_are_refused(cls, kwargs, match):

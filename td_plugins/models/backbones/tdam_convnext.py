@@ -91,7 +91,8 @@ def td_convnext_block_class() -> type:
             reduction (int): r of the attention MLP (hidden width
                 ``in_channels // r``). Defaults to 16.
             td_order (str): ``'channel->spatial'`` (eqs. 6-8),
-                ``'parallel'`` or ``'channel'``. Defaults to
+                ``'spatial->channel'``, ``'spatial'``, ``'channel'`` or
+                ``'parallel'`` (see :class:`TopDownAttention`). Defaults to
                 ``'channel->spatial'``.
             td_widths (str): ``'code'`` or ``'paper'`` (eq. 4's bottom
                 width). Defaults to ``'code'``.
@@ -205,7 +206,8 @@ def tdam_convnext_class() -> type:
             td_stages (Sequence[int]): 0-based stages whose blocks all get
                 TD. Defaults to (2, 3), the official stages 3 and 4.
             td_order (str): ``'channel->spatial'`` (eqs. 6-8),
-                ``'parallel'`` or ``'channel'``. Defaults to
+                ``'spatial->channel'``, ``'spatial'``, ``'channel'`` or
+                ``'parallel'`` (see :class:`TopDownAttention`). Defaults to
                 ``'channel->spatial'``.
             td_widths (str): ``'code'`` (official) or ``'paper'`` (eq. 4).
                 Defaults to ``'code'``.

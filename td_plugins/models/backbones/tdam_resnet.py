@@ -75,8 +75,9 @@ class TDAMResNet(TorchvisionStagesMixin, BaseModule):
     Args:
         depth (int): 18, 34, 50, 101 or 152.
         td_mode (str): ``'joint'`` or ``'top'``. Defaults to ``'joint'``.
-        feedback_distance (int): m; 0..3 for Bottleneck depths, 1..2 for
-            BasicBlock depths. Defaults to 1.
+        feedback_distance (int): m; 0..3 for Bottleneck depths, 0..2 for
+            BasicBlock depths (m = 0: the attention T times on the top map,
+            as the official code). Defaults to 1.
         num_steps (int): T >= 1. Defaults to 2.
         reduction (int): r of the attention MLP. Defaults to 16.
         td_stages (Sequence[int]): Stages (0..3) whose blocks get TD when
@@ -84,8 +85,10 @@ class TDAMResNet(TorchvisionStagesMixin, BaseModule):
         td_blocks (Sequence[Sequence[int]], optional): Block indices per
             stage (four lists); overrides ``td_stages``. Defaults to the
             official lists (see :func:`default_td_blocks`).
-        td_order (str): ``'channel->spatial'``, ``'parallel'`` or
-            ``'channel'``. Defaults to ``'channel->spatial'``.
+        td_order (str): ``'channel->spatial'`` (eqs. 6-8),
+            ``'spatial->channel'``, ``'spatial'``, ``'channel'`` or
+            ``'parallel'`` (see :class:`TopDownAttention`). Defaults to
+            ``'channel->spatial'``.
         td_widths (str): ``'code'`` or ``'paper'`` (eq. 4). Defaults to
             ``'code'``.
         out_indices (Sequence[int]): Stages whose outputs are returned.

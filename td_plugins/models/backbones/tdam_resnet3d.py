@@ -11,15 +11,17 @@ are those of the 2D :mod:`td_plugins.models.layers.td_blocks`, i.e. the
 official code (``shared/spec/methods.md`` section 1.3):
 
 * the block runs its top sub-path ``num_steps`` (T) times and applies the
-  attention T - 1 times; the *top* is the last conv's norm output before the
-  residual addition;
+  attention T - 1 times in between (m >= 1), or T times in a row on the top
+  (m = 0, as the official ``_static_recur_attention_forward_m0``); the *top*
+  is the last conv's norm output before the residual addition;
 * ``feedback_distance`` (m) is the number of convs between bottom and top.
   ``Bottleneck3d`` (depths 50/101/152): m = 0 (bottom = top, the module
-  attends the ``conv3`` output alone), 1 (bottom = ``conv2`` output after
-  ReLU, ``conv3`` re-run), 2 (``conv1`` output after ReLU, ``conv2`` and
-  ``conv3`` re-run), 3 (the block input, ``conv1..conv3`` re-run).
-  ``BasicBlock3d`` (depths 18/34): m = 1 (``conv1`` output after ReLU,
-  ``conv2`` re-run) and 2 (the block input, ``conv1``, ``conv2`` re-run);
+  attends the ``conv3`` output alone, T times), 1 (bottom = ``conv2`` output
+  after ReLU, ``conv3`` re-run), 2 (``conv1`` output after ReLU, ``conv2``
+  and ``conv3`` re-run), 3 (the block input, ``conv1..conv3`` re-run).
+  ``BasicBlock3d`` (depths 18/34): m = 0 (bottom = top = the ``conv2``
+  output, T times), 1 (``conv1`` output after ReLU, ``conv2`` re-run) and 2
+  (the block input, ``conv1``, ``conv2`` re-run);
 * conv weights are shared across steps, every re-run conv has its own norm
   per step, the shortcut is computed once, the output is
   ``relu(top_{T-1} + shortcut(x))`` (then mmaction's optional non-local
@@ -82,7 +84,7 @@ import torch.nn as nn
 from ...registry import MODELS
 from ..layers.checkpoint import checkpoint_keep_stats
 from ..layers.td_attention import TopDownAttention, check_td_args
-from ..layers.td_blocks import (FEEDBACK_DISTANCES,
+from ..layers.td_blocks import (FEEDBACK_DISTANCES, attends,
                                 keep_stats_checkpoint_class)
 from .resnet_common import RESNET_ARCH, BlockFactory
 from .tdam_resnet import default_td_blocks
@@ -185,12 +187,12 @@ def _build_classes() -> Dict[str, type]:
                      reduction: int, td_order: str, td_widths: str) -> None:
             self.feedback_distance = feedback_distance
             self.num_steps = num_steps
-            # T = 1 never attends: no module (DDP needs every parameter
-            # used).
+            # T = 1 with m >= 1 never attends: no module (DDP needs every
+            # parameter used); m = 0 attends T >= 1 times.
             self.td = TopDownAttention(
                 bottom_channels, top_channels, mode=td_mode,
                 reduction=reduction, order=td_order, widths=td_widths,
-                dims=3) if num_steps > 1 else None
+                dims=3) if attends(feedback_distance, num_steps) else None
             for t in range(1, num_steps):
                 for conv in self._chains[feedback_distance]:
                     channels = getattr(self, conv).conv.out_channels
@@ -219,10 +221,11 @@ def _build_classes() -> Dict[str, type]:
             """``top_{steps-1} + shortcut(x)`` (before the final ReLU)."""
             identity = x if self.downsample is None else self.downsample(x)
             bottom, top = self._first_step(x)
-            for t in range(1, steps):
-                if self.feedback_distance == 0:
+            if self.feedback_distance == 0:
+                for _ in range(steps):
                     top = self.td(top, top)
-                else:
+            else:
+                for t in range(1, steps):
                     bottom = self.td(bottom, top)
                     top = self._rerun(bottom, t)
             return top + identity
@@ -261,12 +264,14 @@ def _build_classes() -> Dict[str, type]:
             td_mode (str): ``'joint'`` or ``'top'``. Defaults to ``'joint'``.
             feedback_distance (int): m, 0..3 (see the module docstring).
                 Defaults to 1.
-            num_steps (int): T >= 1 (T = 1 is the plain block; no attention
-                module is built). Defaults to 2.
+            num_steps (int): T >= 1 (T = 1 with m >= 1 is the plain block;
+                no attention module is built). Defaults to 2.
             reduction (int): r; hidden width ``4 * planes // r``.
                 Defaults to 16.
-            td_order (str): ``'channel->spatial'``, ``'parallel'`` or
-                ``'channel'``. Defaults to ``'channel->spatial'``.
+            td_order (str): ``'channel->spatial'`` (eqs. 6-8),
+                ``'spatial->channel'``, ``'spatial'``, ``'channel'`` or
+                ``'parallel'`` (see :class:`TopDownAttention`). Defaults to
+                ``'channel->spatial'``.
             td_widths (str): ``'code'`` or ``'paper'``. Defaults to
                 ``'code'``.
             **kwargs: ``Bottleneck3d``'s other arguments (``spatial_stride``,
@@ -307,14 +312,15 @@ def _build_classes() -> Dict[str, type]:
             return [bottom, top]
 
     class TDBasicBlock3d(_TD3dMixin, BasicBlock3d):
-        """mmaction's ``BasicBlock3d`` with TDAM steps (m = 1 or 2).
+        """mmaction's ``BasicBlock3d`` with TDAM steps (m = 0, 1 or 2).
 
         Args:
             inplanes (int): Input channels.
             planes (int): Output channels.
             td_mode (str): ``'joint'`` or ``'top'``. Defaults to ``'joint'``.
-            feedback_distance (int): m, 1 (bottom = ``conv1`` output) or 2
-                (bottom = block input). Defaults to 1.
+            feedback_distance (int): m, 0 (bottom = top, T attentions), 1
+                (bottom = ``conv1`` output) or 2 (bottom = block input).
+                Defaults to 1.
             num_steps (int): T >= 1. Defaults to 2.
             reduction (int): r; hidden width ``planes // r``. Defaults to 16.
             td_order (str): See :class:`TopDownAttention`. Defaults to
@@ -333,7 +339,7 @@ def _build_classes() -> Dict[str, type]:
             torch.Size([1, 64, 4, 9, 7])
         """
 
-        _chains = {1: ('conv2', ), 2: ('conv1', 'conv2')}
+        _chains = {0: (), 1: ('conv2', ), 2: ('conv1', 'conv2')}
 
         def __init__(self, inplanes: int, planes: int, *,
                      td_mode: str = 'joint', feedback_distance: int = 1,
@@ -342,7 +348,7 @@ def _build_classes() -> Dict[str, type]:
                      td_widths: str = 'code', **kwargs: Any) -> None:
             _check_block_args('BasicBlock', feedback_distance, num_steps)
             super().__init__(inplanes, planes, **kwargs)
-            bottom = planes if feedback_distance == 1 else inplanes
+            bottom = inplanes if feedback_distance == 2 else planes
             self._init_td(bottom, self.conv2.conv.out_channels, td_mode,
                           feedback_distance, num_steps, reduction, td_order,
                           td_widths)
@@ -350,7 +356,7 @@ def _build_classes() -> Dict[str, type]:
         def _first_step(self, x: torch.Tensor) -> List[torch.Tensor]:
             out1 = self.conv1(x)
             top = self.conv2(out1)
-            return [out1 if self.feedback_distance == 1 else x, top]
+            return [(top, out1, x)[self.feedback_distance], top]
 
     class TDAMResNet3d(ResNet3d):
         """mmaction2's ResNet3d with TDAM blocks (see the module docstring).
@@ -358,7 +364,7 @@ def _build_classes() -> Dict[str, type]:
         Args:
             td_mode (str): ``'joint'`` or ``'top'``. Defaults to ``'joint'``.
             feedback_distance (int): m; 0..3 for the Bottleneck3d depths
-                (50, 101, 152), 1..2 for the BasicBlock3d depths (18, 34).
+                (50, 101, 152), 0..2 for the BasicBlock3d depths (18, 34).
                 Defaults to 1.
             num_steps (int): T >= 1. Defaults to 2.
             reduction (int): r of the attention MLP. Defaults to 16.
@@ -367,8 +373,10 @@ def _build_classes() -> Dict[str, type]:
             td_blocks (Sequence[Sequence[int]], optional): Block indices per
                 stage (one list per stage); overrides ``td_stages``.
                 Defaults to the official lists (:func:`default_td_blocks`).
-            td_order (str): ``'channel->spatial'``, ``'parallel'`` or
-                ``'channel'``. Defaults to ``'channel->spatial'``.
+            td_order (str): ``'channel->spatial'`` (eqs. 6-8),
+                ``'spatial->channel'``, ``'spatial'``, ``'channel'`` or
+                ``'parallel'`` (see :class:`TopDownAttention`). Defaults to
+                ``'channel->spatial'``.
             td_widths (str): ``'code'`` or ``'paper'`` (eq. 4).
                 Defaults to ``'code'``.
             **kwargs: ``mmaction.models.ResNet3d`` arguments (``depth``

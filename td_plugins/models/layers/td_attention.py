@@ -19,10 +19,16 @@ module has no normalisation.
 Where paper and code differ (spec section 1.9) the code is the default: both
 branches reduce to ``rd = C^N // r`` channels (``widths='code'``), which is
 what gives the published parameter counts; ``widths='paper'`` uses eq. 4's
-``C^0 // r`` for the bottom branch instead. The paper's ablations of the
-operation order are ``order='channel->spatial'`` (default),
-``'parallel'`` (both gates computed from ``X^0`` and applied together) and
-``'channel'`` (eq. 6 only).
+``C^0 // r`` for the bottom branch instead.
+
+Operation order (``order``; the paper's ablation of section 5, the official
+``TD_Spotlight_Attention.operation_seq``): ``'channel->spatial'`` (default,
+eqs. 6-8), ``'spatial->channel'`` (eq. 7's map from ``X^0``, its gate first,
+then eq. 6's), ``'spatial'`` (eqs. 7-8 on ``X^0`` only) and ``'channel'``
+(eq. 6 only); all four are the official names. ``'parallel'`` is this
+project's, kept for old configs: both gates computed from ``X^0`` and
+applied together, which is the same function as ``'spatial->channel'``
+(the gates multiply).
 
 The spatial sum of eq. 7 is a batched matrix product, so operator-level
 MAC counters (``torch.utils.flop_counter``) count the attention's
@@ -47,7 +53,8 @@ __all__ = ['TopDownAttention', 'TD_MODES', 'TD_ORDERS', 'TD_WIDTHS',
            'check_td_args']
 
 TD_MODES = ('joint', 'top')
-TD_ORDERS = ('channel->spatial', 'parallel', 'channel')
+TD_ORDERS = ('channel->spatial', 'spatial->channel', 'spatial', 'channel',
+             'parallel')
 TD_WIDTHS = ('code', 'paper')
 
 
@@ -99,8 +106,10 @@ class TopDownAttention(nn.Module):
         mode (str): ``'joint'`` or ``'top'``. Defaults to ``'joint'``.
         reduction (int): r; the hidden width is ``top_channels // r``.
             Defaults to 16.
-        order (str): ``'channel->spatial'``, ``'parallel'`` or ``'channel'``.
-            Defaults to ``'channel->spatial'``.
+        order (str): ``'channel->spatial'``, ``'spatial->channel'``,
+            ``'spatial'``, ``'channel'`` (the official ``operation_seq``
+            values) or ``'parallel'`` (this project's; equals
+            ``'spatial->channel'``). Defaults to ``'channel->spatial'``.
         widths (str): ``'code'`` (official, default) or ``'paper'``
             (eq. 4's bottom-branch width ``bottom_channels // r``).
         dims (int): 2 for images, 3 for videos (pooling over T, H, W).
@@ -173,9 +182,13 @@ class TopDownAttention(nn.Module):
                 f'{self.dims + 2}-D inputs, got {tuple(bottom.shape)} and '
                 f'{tuple(top.shape)}')
         s = self.searchlight(bottom, top)
+        if self.order == 'spatial':
+            return bottom * self._spatial_gate(s, bottom)
         channel = torch.sigmoid(s).to(bottom.dtype)
         if self.order == 'parallel':
             return bottom * channel * self._spatial_gate(s, bottom)
+        if self.order == 'spatial->channel':
+            return bottom * self._spatial_gate(s, bottom) * channel
         x = bottom * channel
         if self.order == 'channel':
             return x

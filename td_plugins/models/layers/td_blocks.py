@@ -3,7 +3,9 @@
 Jaiswal, Fernando and Tan, "TDAM" (ECCV 2022), section 3.2 and Fig. 2, as the
 official code implements it (``shared/spec/methods.md`` section 1.3): a block
 runs its "top" sub-path ``T`` times (``num_steps``) and applies
-:class:`TopDownAttention` ``T - 1`` times in between. The *bottom* map sits
+:class:`TopDownAttention` ``T - 1`` times in between (m >= 1), or ``T``
+times in a row on the top map (m = 0; official ``_static_recur_attention_
+forward_m0`` loops ``for t in range(self.time_steps)``). The *bottom* map sits
 ``m`` (``feedback_distance``) convolutions below the top map, which is the
 last BN's output before the residual addition; each step attends the current
 bottom with the current top and re-runs the ``m`` convolutions from the
@@ -13,14 +15,17 @@ The shortcut is computed once, and the block returns
 ``relu(top_{T-1} + shortcut(x))``.
 
 Bottleneck: m = 0 (bottom = top = ``bn3`` output, the module applied to it
-alone, no conv re-run), 1 (bottom = ``conv2`` output after ReLU), 2
-(``conv1`` output after ReLU), 3 (the block input). BasicBlock: m = 1
-(``conv1`` output after ReLU), 2 (the block input).
+T times, no conv re-run), 1 (bottom = ``conv2`` output after ReLU), 2
+(``conv1`` output after ReLU), 3 (the block input). BasicBlock: m = 0
+(bottom = top = ``bn2`` output, T times), 1 (``conv1`` output after ReLU),
+2 (the block input), as the official ``BasicBlock``.
 
 These subclass torchvision's blocks, so parameter names stay torchvision's
 (``conv1``, ``bn1``, ..., ``downsample.0``) and TDAM adds only ``td.*`` and
-the per-step BNs. With ``T = 1`` neither is built (``td`` is None): the block
-is the plain one, and DDP finds no parameter without a gradient.
+the per-step BNs (none at m = 0). With ``T = 1`` and m >= 1 neither is built
+(``td`` is None): the block is the plain one, and DDP finds no parameter
+without a gradient. With m = 0 the module is built for every T >= 1 (it is
+applied T times; T = 1 is one attention).
 
 ``with_cp`` checkpoints the whole block with
 :func:`~td_plugins.models.layers.checkpoint.checkpoint_keep_stats`, so the
@@ -39,10 +44,17 @@ from .td_attention import TopDownAttention, _gap
 
 __all__ = ['TDBasicBlock', 'TDBottleneck', 'TDStepsMixin',
            'KeepStatsCheckpointMixin', 'keep_stats_checkpoint_class',
-           'FEEDBACK_DISTANCES', 'check_td_block_args']
+           'FEEDBACK_DISTANCES', 'attends', 'check_td_block_args']
 
 # Valid m per block type.
-FEEDBACK_DISTANCES = {'BasicBlock': (1, 2), 'Bottleneck': (0, 1, 2, 3)}
+FEEDBACK_DISTANCES = {'BasicBlock': (0, 1, 2), 'Bottleneck': (0, 1, 2, 3)}
+
+
+def attends(feedback_distance: int, num_steps: int) -> bool:
+    """Whether a TD block with this m and T applies its attention at all
+    (and so builds it): m = 0 applies it T >= 1 times, m >= 1 T - 1 times
+    (official ``_static_recur_attention_forward_m*``)."""
+    return feedback_distance == 0 or num_steps > 1
 
 
 def check_td_block_args(block: str, feedback_distance: int,
@@ -156,10 +168,11 @@ class _TDMixin(TDStepsMixin):
         self.num_steps = num_steps
         self.with_cp = with_cp
         self.pool_early_tops = pool_early_tops
-        # T = 1 never attends: no module, so no parameter without gradient.
+        # T = 1 with m >= 1 never attends: no module, so no parameter
+        # without gradient. m = 0 attends T times, so T = 1 attends too.
         self.td = TopDownAttention(
             bottom, top, mode=td_mode, reduction=reduction, order=order,
-            widths=widths) if num_steps > 1 else None
+            widths=widths) if attends(feedback_distance, num_steps) else None
         for t in range(1, num_steps):
             for conv, bn in chain:
                 channels = getattr(self, conv).out_channels
@@ -196,13 +209,16 @@ class _TDMixin(TDStepsMixin):
 
     def _steps(self, bottom: torch.Tensor, top: torch.Tensor,
                steps: int) -> torch.Tensor:
-        """Run steps 1..steps-1 and return the last top."""
-        for t in range(1, steps):
-            if self.feedback_distance == 0:
+        """Run the attention of ``steps`` steps and return the last top:
+        m = 0 applies it ``steps`` times to the top, m >= 1 re-runs steps
+        1..steps-1."""
+        if self.feedback_distance == 0:
+            for _ in range(steps):
                 top = self.td(top, top)
-            else:
-                bottom = self.td(bottom, top)
-                top = self._rerun(bottom, t, last=t == steps - 1)
+            return top
+        for t in range(1, steps):
+            bottom = self.td(bottom, top)
+            top = self._rerun(bottom, t, last=t == steps - 1)
         return top
 
     def _forward(self, x: torch.Tensor,
@@ -223,8 +239,8 @@ class TDBottleneck(_TDMixin, Bottleneck):
             norm_layer: As torchvision's ``Bottleneck``.
         td_mode (str): ``'joint'`` or ``'top'``. Defaults to ``'joint'``.
         feedback_distance (int): m, 0..3. Defaults to 1.
-        num_steps (int): T >= 1 (T = 1 is the plain block; no attention
-            module is built). Defaults to 2.
+        num_steps (int): T >= 1 (T = 1 with m >= 1 is the plain block; no
+            attention module is built). Defaults to 2.
         reduction (int): r of the attention MLP. Defaults to 16.
         order (str): Attention order (see :class:`TopDownAttention`).
             Defaults to ``'channel->spatial'``.
@@ -269,9 +285,9 @@ class TDBottleneck(_TDMixin, Bottleneck):
 
 
 class TDBasicBlock(_TDMixin, BasicBlock):
-    """torchvision's BasicBlock with TDAM steps (m = 1 or 2).
+    """torchvision's BasicBlock with TDAM steps (m = 0, 1 or 2).
 
-    Args: as :class:`TDBottleneck` (``feedback_distance`` in {1, 2}).
+    Args: as :class:`TDBottleneck` (``feedback_distance`` in {0, 1, 2}).
 
     Example:
         >>> import torch
@@ -281,6 +297,7 @@ class TDBasicBlock(_TDMixin, BasicBlock):
     """
 
     _chains = {
+        0: [],
         1: [('conv2', 'bn2')],
         2: [('conv1', 'bn1'), ('conv2', 'bn2')],
     }
@@ -290,4 +307,5 @@ class TDBasicBlock(_TDMixin, BasicBlock):
                     last: bool = True) -> List[torch.Tensor]:
         out1 = self.relu(self.bn1(self.conv1(x)))
         top = self.bn2(self.conv2(out1))
-        return [out1 if self.feedback_distance == 1 else x, top]
+        bottom = {0: top, 1: out1, 2: x}[self.feedback_distance]
+        return [bottom, top]
