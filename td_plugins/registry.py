@@ -22,9 +22,10 @@ from typing import Any, Optional, Union
 import torch.nn as nn
 from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import Registry
 
-__all__ = ['METRICS', 'MODELS', 'SCOPE', 'build_module']
+__all__ = ['METRICS', 'MODELS', 'SCOPE', 'TRANSFORMS', 'build_module']
 
 SCOPE = 'td_plugins'
 
@@ -41,6 +42,14 @@ METRICS = Registry(
     parent=MMENGINE_METRICS,
     scope=SCOPE,
     locations=['td_plugins.evaluation'])
+
+# Data transforms (``type='td_plugins.FivePointCrop'`` in a pipeline), the
+# same pattern under mmengine's root transform registry.
+TRANSFORMS = Registry(
+    'transform',
+    parent=MMENGINE_TRANSFORMS,
+    scope=SCOPE,
+    locations=['td_plugins.datasets'])
 
 
 def build_module(cfg: Union[dict, nn.Module, None],

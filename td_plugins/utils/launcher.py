@@ -80,6 +80,10 @@ def build_test_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         '--metrics-out', help='write the metrics to this JSON file '
         '(default: <work dir>/test_metrics.json)')
+    parser.add_argument(
+        '--tta', action='store_true', help='test-time augmentation: wrap '
+        'the model in the config\'s tta_model and test with its '
+        'tta_pipeline (as the upstream test scripts do)')
     return parser
 
 
@@ -181,6 +185,8 @@ def prepare_test_cfg(args: argparse.Namespace) -> Config:
     cfg.resume = False
     if scope == 'mmpretrain':
         _mmpretrain_dataloader_defaults(cfg)
+    if args.tta:
+        _enable_tta(cfg)
     if args.out:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--out must end with .pkl, got {args.out!r}')
@@ -193,6 +199,16 @@ def prepare_test_cfg(args: argparse.Namespace) -> Config:
         else:
             cfg.test_evaluator = [evaluator, dump]
     return cfg
+
+
+def _enable_tta(cfg: Config) -> None:
+    """``--tta``: the model inside ``tta_model``, ``tta_pipeline`` as the
+    test pipeline; both must be in the config."""
+    missing = [k for k in ('tta_model', 'tta_pipeline') if k not in cfg]
+    if missing:
+        raise ValueError(f'--tta needs {missing} in the config')
+    cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
 
 
 def setup_distributed(cfg: Config) -> None:

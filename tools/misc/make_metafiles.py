@@ -135,6 +135,10 @@ PAPER_RESULTS: Dict[str, List[dict]] = {
     # TDAF (AAAI 2021) Table 3a (ImageNet, ResNet-50), Table 4 (FCOS),
     # Table 5 (SimpleBaseline, ANAR-3 3F), Table 6 (3D-ResNet-50 ANAR-5 3F).
     'tdaf-r50-anar3-3f_8xb32_in1k': [_cls(78.4, 94.1, _TDAF_T3)],
+    # the same model trained and tested with the paper's protocol (scale
+    # augmentation [256, 480]; tools/test.py --tta for the 10-crop test)
+    'tdaf-r50-anar3-3f_8xb32_in1k_paper-aug-10crop': [
+        _cls(78.4, 94.1, _TDAF_T3 + ' (tools/test.py --tta)')],
     'tdaf-r50-anar5-3f_8xb32_in1k': [_cls(78.6, 94.3, _TDAF_T3)],
     'tdaf-r50-anar7-3f_8xb32_in1k': [_cls(78.8, 94.5, _TDAF_T3)],
     'tdaf-r50-anar3-4f_8xb32_in1k': [_cls(78.7, 94.4, _TDAF_T3)],
