@@ -54,7 +54,8 @@ from ..layers.tnet_grid import (_is_int, check_grid_args, check_levels,
                                 check_selection, child_positions,
                                 child_regions, crop_regions,
                                 level_geometries, resize_to, root_regions,
-                                select_locations)
+                                sample_without_replacement, select_locations,
+                                sequential_log_probs)
 from ..layers.tnet_location import TNET_LOCATION_VARIANTS, TNetLocationModule
 from ..layers.tnet_positional import (TNET_POSITIONAL_VARIANTS,
                                       TNetPositionalModule)
@@ -153,8 +154,9 @@ def tnet_class() -> type:
                 per grid at each of the ``num_levels - 1`` splits, in
                 training (each in [1, n*n]). Defaults to (3, ).
             selection (str): ``'topk'`` (official) or ``'sample'`` (the
-                paper: sampling without replacement), in training. Defaults
-                to ``'topk'``.
+                paper, section 3.1: sequential sampling without replacement,
+                with the log-probability of the ordered draws for
+                REINFORCE), in training. Defaults to ``'topk'``.
             grid_index (int | str): Backbone output index of the grid map,
                 or the dotted name of a backbone sub-module whose output is
                 the grid map. Defaults to 0.
@@ -197,6 +199,12 @@ def tnet_class() -> type:
                 ``locations_per_level`` (default: the training ones, cut to
                 the levels) and ``selection`` (default ``'topk'``). Defaults
                 to None.
+            train_cfg (dict, optional): Batch augmentations, as
+                mmpretrain's ``ImageClassifier``: ``dict(augments=[
+                dict(type='Mixup', alpha=0.8), ...])`` becomes the data
+                preprocessor's ``batch_augments``; the mixed ``gt_score``
+                is then the target of :class:`TNetLoss` (soft CE and
+                rewards). Defaults to None.
             data_preprocessor (dict, optional): Defaults to mmpretrain's
                 ``ClsDataPreprocessor``.
             init_cfg (dict, optional): Defaults to None.
@@ -237,6 +245,7 @@ def tnet_class() -> type:
                      input_size: Union[int, Sequence[int], None] = None,
                      min_crop_size: int = 1,
                      test_cfg: Optional[dict] = None,
+                     train_cfg: Optional[dict] = None,
                      data_preprocessor: Optional[dict] = None,
                      init_cfg: Optional[dict] = None) -> None:
             # Settings first (cheap), the backbone afterwards.
@@ -294,10 +303,22 @@ def tnet_class() -> type:
                 level_geometries(in_size[0], in_size[1], grid_size,
                                  float(overlap), num_levels, min_crop_size)
 
+            if train_cfg is not None and (
+                    not isinstance(train_cfg, dict)
+                    or set(train_cfg) - {'augments', 'probs'}
+                    or 'augments' not in train_cfg):
+                raise ValueError(
+                    f"train_cfg must be None or a dict with 'augments' (and "
+                    f"optionally 'probs'), mmpretrain's batch augmentations "
+                    f"(e.g. dict(augments=[dict(type='Mixup', alpha=0.8)])),"
+                    f" got {train_cfg!r}")
             data_preprocessor = dict(data_preprocessor or {}) if isinstance(
                 data_preprocessor, (dict, type(None))) else data_preprocessor
             if isinstance(data_preprocessor, dict):
                 data_preprocessor.setdefault('type', 'ClsDataPreprocessor')
+                if train_cfg is not None:
+                    data_preprocessor.setdefault('batch_augments', train_cfg)
+                    data_preprocessor.setdefault('num_classes', num_classes)
                 data_preprocessor = MMPRETRAIN_MODELS.build(data_preprocessor)
             super().__init__(init_cfg=init_cfg,
                              data_preprocessor=data_preprocessor)
@@ -526,6 +547,27 @@ def tnet_class() -> type:
             """The classification module: dropout + linear layer."""
             return self.fc(self.dropout(features))
 
+        @staticmethod
+        def _select(p: torch.Tensor, k: int, sel: str
+                    ) -> Tuple[torch.Tensor, torch.Tensor]:
+            """Cells (ascending) and the log-probability of each.
+
+            ``'topk'``: ``log(p_c + 1e-10)``, the official
+            ``location_log_probs``. ``'sample'``: sequential sampling
+            without replacement (paper section 3.1); each cell gets the
+            log-probability of its draw given the earlier draws, ``log p_c
+            - log(1 - sum of the earlier p)``, so the sum over a grid is
+            the log-probability of the ordered draw sequence (eq. 1's
+            ``log p(l | x, w)``; docs/tnet.md).
+            """
+            if sel == 'topk':
+                cells = select_locations(p, k, 'topk')
+                return cells, torch.log(p.gather(1, cells) + _LOG_EPS)
+            order = sample_without_replacement(p, k)
+            log_p = sequential_log_probs(p, order, _LOG_EPS)
+            cells, perm = order.sort(dim=1)
+            return cells, log_p.gather(1, perm)
+
         def traverse(self, inputs: torch.Tensor,
                      num_levels: Optional[int] = None,
                      locations_per_level: Union[int, Sequence[int],
@@ -541,7 +583,8 @@ def tnet_class() -> type:
             Returns:
                 dict: ``logits [B, classes]``, ``features [B, N, D]``
                 (positional-encoded), ``pooled [B, D]``, ``level_counts``
-                (features per image at each level), ``log_probs [B, N-1]``,
+                (features per image at each level), ``log_probs [B, N-1]``
+                (per attended feature; see :meth:`_select`),
                 ``probs [B, N-1]``, ``boxes``/``valid`` ``[B, N-1, 4]``
                 (input pixels), ``levels [N-1]`` and ``feature_weights``
                 (``[B, N]`` or None).
@@ -575,9 +618,9 @@ def tnet_class() -> type:
                     break
                 p = self.location_module(grid, f)            # [K, n*n]
                 k = locs[level]
-                cells = select_locations(p, k, sel)          # [K, k]
+                cells, log_p = self._select(p, k, sel)       # [K, k] x 2
                 chosen = p.gather(1, cells)
-                log_probs.append(torch.log(chosen + _LOG_EPS).reshape(b, -1))
+                log_probs.append(log_p.reshape(b, -1))
                 probs.append(chosen.detach().reshape(b, -1))
                 gy, gx = geoms[level]
                 boxes, valid = child_regions(boxes, valid, cells, gy, gx)
@@ -624,20 +667,51 @@ def tnet_class() -> type:
 
         def loss(self, inputs: torch.Tensor,
                  data_samples: List) -> Dict[str, torch.Tensor]:
-            """Tile the batch M times, traverse, and compute TNetLoss."""
-            if not data_samples or any('gt_label' not in s
-                                       for s in data_samples):
-                raise ValueError('TNet.loss needs data samples with '
-                                 'gt_label (hard class labels)')
-            labels = torch.cat([torch.as_tensor(s.gt_label).view(-1)[:1]
-                                for s in data_samples]).to(inputs.device)
+            """Tile the batch M times, traverse, and compute TNetLoss.
+
+            The target is ``gt_score`` when the samples carry it (Mixup /
+            CutMix, or soft labels: soft CE and rewards, see
+            :class:`TNetLoss`), else the single class of ``gt_label``.
+            """
+            labels = self._targets(data_samples).to(inputs.device)
             if self.num_samples > 1:
                 inputs = inputs.repeat(self.num_samples, 1, 1, 1)
-                labels = labels.repeat(self.num_samples)
+                labels = labels.repeat(self.num_samples,
+                                       *([1] * (labels.dim() - 1)))
             out = self.traverse(inputs)
             return self.loss_module(out['logits'], labels,
                                     self.classify(out['features']),
                                     out['log_probs'], out['level_counts'])
+
+        def _targets(self, data_samples: Optional[List]) -> torch.Tensor:
+            """``[B, C]`` soft targets (``gt_score``) or ``[B]`` classes."""
+            if not data_samples:
+                raise ValueError('TNet.loss needs data samples with gt_label '
+                                 'or gt_score')
+            scored = ['gt_score' in s for s in data_samples]
+            if all(scored):
+                scores = torch.stack([torch.as_tensor(s.gt_score).float()
+                                      for s in data_samples])
+                if scores.dim() != 2 or scores.shape[1] != self.num_classes:
+                    raise ValueError(
+                        f'gt_score must hold num_classes={self.num_classes} '
+                        f'scores per sample, got {tuple(scores.shape)}')
+                return scores
+            if any(scored):
+                raise ValueError('either every data sample has gt_score or '
+                                 'none has (a mixed batch)')
+            labels = []
+            for s in data_samples:
+                if 'gt_label' not in s:
+                    raise ValueError('TNet.loss needs data samples with '
+                                     'gt_label or gt_score')
+                label = torch.as_tensor(s.gt_label).view(-1)
+                if label.numel() != 1:
+                    raise ValueError(
+                        f'gt_label must hold one class per sample (TNet is '
+                        f'single-label), got {label.tolist()}')
+                labels.append(label)
+            return torch.cat(labels)
 
         def predict(self, inputs: torch.Tensor,
                     data_samples: Optional[List] = None,

@@ -39,7 +39,8 @@ import torch.nn.functional as F
 
 __all__ = ['GridGeometry', 'grid_geometry', 'level_geometries',
            'check_grid_args', 'check_levels', 'check_selection',
-           'select_locations', 'root_regions', 'child_regions',
+           'select_locations', 'sample_without_replacement',
+           'sequential_log_probs', 'root_regions', 'child_regions',
            'child_positions', 'crop_regions', 'resize_to',
            'SELECTION_MODES']
 
@@ -254,6 +255,85 @@ def check_selection(selection: str, name: str = 'selection') -> str:
     return selection
 
 
+def sample_without_replacement(probs: torch.Tensor, k: int,
+                               generator: Optional[torch.Generator] = None
+                               ) -> torch.Tensor:
+    """Draw ``k`` distinct cells per row, one after the other (paper section
+    3.1: "a categorical distribution used for sampling without
+    replacement").
+
+    Draw i picks cell c with probability ``p_c / sum_{c' not drawn} p_c'``
+    (the Plackett-Luce law). It is drawn with the exponential race: cell c
+    gets the arrival time ``E_c / p_c`` (``E_c ~ Exp(1)``, independent) and
+    the cells are taken in order of arrival; the first arrival is c with
+    probability ``p_c / sum p`` and, the times being memoryless, the others
+    race again with the remaining mass, so the order is the sequential law
+    (Gumbel-top-k; Kool et al., ICML 2019).
+
+    Args:
+        probs (Tensor): ``[K, cells]`` non-negative weights (rows sum to 1
+            for the location module; they need not).
+        k (int): Draws per row, ``1 <= k <= cells``.
+        generator (torch.Generator, optional): RNG on ``probs``' device.
+
+    Returns:
+        Tensor: ``[K, k]`` int64 cells in the order they were drawn.
+    """
+    if probs.dim() != 2:
+        raise ValueError(f'probs must be [K, cells], got '
+                         f'{tuple(probs.shape)}')
+    if not _is_int(k) or not 1 <= k <= probs.shape[1]:
+        raise ValueError(f'k must be an integer in [1, {probs.shape[1]}], '
+                         f'got {k!r}')
+    p = probs.detach().float()
+    arrival = torch.empty_like(p).exponential_(generator=generator)
+    # log(E / p) ascending = log(p) - log(E) descending (p = 0: never first).
+    keys = torch.log(p) - torch.log(arrival)
+    return keys.topk(k, dim=1, sorted=True).indices
+
+
+def sequential_log_probs(probs: torch.Tensor, order: torch.Tensor,
+                         eps: float = 1e-10) -> torch.Tensor:
+    """Log-probability of each draw of a sequential sample without
+    replacement, given the cells drawn before it.
+
+    For draws ``c_1, ..., c_k`` from ``p`` (paper section 3.1 and eq. 1's
+    ``log p(l | x, w)``)::
+
+        log P(c_i | c_<i) = log p_{c_i} - log(1 - sum_{j<i} p_{c_j})
+
+    with ``1 - sum_{j<i} p_{c_j}`` computed as the mass of the cells not yet
+    drawn (the same number when the row sums to 1; never below ``p_{c_i}``,
+    so no cancellation). Their sum over i is the log-probability of the
+    *ordered* sequence, the quantity REINFORCE needs for sequential
+    sampling; ``eps`` is added inside both logs as the official
+    ``log(p + 1e-10)``. Differentiable in ``probs``.
+
+    Args:
+        probs (Tensor): ``[K, cells]`` probabilities.
+        order (Tensor): ``[K, k]`` cells in draw order.
+        eps (float): Added inside the logs. Defaults to 1e-10.
+
+    Returns:
+        Tensor: ``[K, k]`` conditional log-probabilities, in draw order.
+
+    Example:
+        >>> p = torch.tensor([[0.1, 0.5, 0.15, 0.25]])
+        >>> lp = sequential_log_probs(p, torch.tensor([[1, 3]]), eps=0.0)
+        >>> torch.allclose(lp.sum().exp(), torch.tensor(0.5 * 0.25 / 0.5))
+        True
+    """
+    if order.dim() != 2 or order.shape[0] != probs.shape[0]:
+        raise ValueError(f'order must be [{probs.shape[0]}, k] cell indices, '
+                         f'got {tuple(order.shape)}')
+    # taken[:, i, c] = 1 when cell c was drawn before draw i.
+    drawn = F.one_hot(order, probs.shape[1]).to(probs.dtype)   # [K, k, cells]
+    taken = drawn.cumsum(dim=1) - drawn
+    remaining = (probs[:, None, :] * (1 - taken)).sum(dim=-1)  # [K, k]
+    chosen = probs.gather(1, order)
+    return torch.log(chosen + eps) - torch.log(remaining + eps)
+
+
 def select_locations(probs: torch.Tensor, k: int, mode: str = 'topk',
                      generator: Optional[torch.Generator] = None
                      ) -> torch.Tensor:
@@ -264,12 +344,14 @@ def select_locations(probs: torch.Tensor, k: int, mode: str = 'topk',
         k (int): Cells per row, ``1 <= k <= n*n``.
         mode (str): ``'topk'``, deterministic, the official code (spec 4.6
             item 1) or ``'sample'``, sampling without replacement from the
-            categorical distribution, the paper (section 3.1). Defaults to
-            ``'topk'``.
+            categorical distribution, the paper (section 3.1; see
+            :func:`sample_without_replacement`). Defaults to ``'topk'``.
         generator (torch.Generator, optional): RNG for ``'sample'``.
 
     Returns:
-        Tensor: ``[K, k]`` int64 cell indices, ascending in each row.
+        Tensor: ``[K, k]`` int64 cell indices, ascending in each row (the
+        draw order is lost; :meth:`TNet.traverse` keeps it for the
+        log-probabilities).
 
     Example:
         >>> p = torch.tensor([[0.1, 0.5, 0.15, 0.25]])
@@ -287,8 +369,7 @@ def select_locations(probs: torch.Tensor, k: int, mode: str = 'topk',
     if mode == 'topk':
         idx = probs.topk(k, dim=1).indices
     else:
-        idx = torch.multinomial(probs.float(), k, replacement=False,
-                                generator=generator)
+        idx = sample_without_replacement(probs, k, generator)
     return idx.sort(dim=1).values
 
 

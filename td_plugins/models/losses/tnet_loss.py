@@ -30,6 +30,15 @@ update is averaged over the processes, as the official ``MEAN``-aggregated
 variable. With one level (no location attended) only ``loss_ce`` remains and
 b is left alone, as the official code.
 
+Soft targets (``labels`` ``[B, C]``, mmpretrain's ``gt_score`` after Mixup
+or CutMix; the official code has neither, its labels are class indices):
+the CE terms use the target distribution q, and the reward of a prediction
+is ``R = q[argmax logits]`` (``R_k`` likewise per feature), the expected
+top-1 correctness when the label is drawn from q. For one-hot q this is the
+0/1 reward above, so hard labels and their one-hot scores give the same
+loss. With Mixup ``q = lam * e_a + (1 - lam) * e_b``: R is lam for class
+a, 1 - lam for b, 0 otherwise.
+
 Mixed precision: every term is computed in float32 (the logits and
 log-probabilities are cast up), whatever dtype autocast gave them.
 
@@ -138,15 +147,29 @@ class TNetLoss(nn.Module):
             raise ValueError(f'level_counts must list the features per image '
                              f'of each level, starting with 1, got {counts!r}')
         n = sum(counts)
-        if tuple(labels.shape) != (b, ):
-            raise ValueError(f'labels must be [{b}] class indices, got '
+        if tuple(labels.shape) not in ((b, ), (b, c)):
+            raise ValueError(f'labels must be [{b}] class indices or [{b}, '
+                             f'{c}] soft targets (gt_score), got '
                              f'{tuple(labels.shape)}')
+        if labels.dim() == 2 and not labels.is_floating_point():
+            raise ValueError(f'soft targets must be floating point, got '
+                             f'{labels.dtype}')
         if tuple(feature_logits.shape) != (b, n, c):
             raise ValueError(f'feature_logits must be [{b}, {n}, {c}], got '
                              f'{tuple(feature_logits.shape)}')
         if tuple(log_probs.shape) != (b, n - 1):
             raise ValueError(f'log_probs must be [{b}, {n - 1}], got '
                              f'{tuple(log_probs.shape)}')
+
+    @staticmethod
+    def _reward(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """R: top-1 correctness (hard labels), or the target's mass on the
+        predicted class (soft targets), the expected correctness when the
+        label is drawn from the target."""
+        pred = logits.detach().argmax(dim=1)
+        if labels.dim() == 2:
+            return labels.gather(1, pred[:, None]).squeeze(1).to(logits.dtype)
+        return (pred == labels).to(logits.dtype)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor,
                 feature_logits: torch.Tensor, log_probs: torch.Tensor,
@@ -155,11 +178,17 @@ class TNetLoss(nn.Module):
 
         Args:
             logits (Tensor): ``[B, C]`` logits of the pooled feature.
-            labels (Tensor): ``[B]`` class indices.
+            labels (Tensor): ``[B]`` class indices, or ``[B, C]`` soft
+                targets (mmpretrain's ``gt_score``, e.g. after Mixup or
+                CutMix): CE against the distribution and the soft rewards
+                of the module docstring.
             feature_logits (Tensor): ``[B, N, C]`` logits of each feature
                 (level by level, the whole image first).
-            log_probs (Tensor): ``[B, N - 1]`` ``log(p + 1e-10)`` of the
-                location of each attended feature (features 1..N-1).
+            log_probs (Tensor): ``[B, N - 1]`` log-probability of the
+                location of each attended feature (features 1..N-1):
+                ``log(p + 1e-10)`` under top-k (official), the conditional
+                log-probability of its draw under ``selection='sample'``
+                (their sum is then the ordered-sequence log-probability).
             level_counts (Sequence[int]): Features per image at each level,
                 e.g. ``(1, 3)`` or ``(1, 2, 2)``; they sum to N.
 
@@ -173,10 +202,11 @@ class TNetLoss(nn.Module):
         acc = at_least_float32(logits.dtype)
         logits, feature_logits = logits.to(acc), feature_logits.to(acc)
         log_probs = log_probs.to(acc)
-        labels = labels.long()
+        soft = labels.dim() == 2
+        labels = labels.to(acc) if soft else labels.long()
         b = logits.shape[0]
         baseline = self.baseline.detach().clone()
-        reward = (logits.detach().argmax(dim=1) == labels).to(logits.dtype)
+        reward = self._reward(logits, labels)
         out = {'loss_ce': self.lambda_c * F.cross_entropy(logits, labels)}
         out['baseline'] = baseline
         out['reward'] = reward.mean()
@@ -193,12 +223,16 @@ class TNetLoss(nn.Module):
             self.perfeat_cap, len(counts))
         n_cap = sum(counts[:cap])
         feats = feature_logits[:, :n_cap]
+        feat_labels = labels[:, None].expand(b, n_cap, *labels.shape[1:])
         ce = F.cross_entropy(feats.reshape(b * n_cap, -1),
-                             labels.repeat_interleave(n_cap),
+                             feat_labels.reshape(b * n_cap,
+                                                 *labels.shape[1:]),
                              reduction='sum')
         out['loss_perfeat_ce'] = (1.0 - lc) * ce / (n_cap * b)
-        feat_reward = (feats[:, 1:].detach().argmax(dim=-1)
-                       == labels[:, None]).to(logits.dtype)
+        feat_reward = self._reward(
+            feats[:, 1:].reshape(b * (n_cap - 1), -1),
+            feat_labels[:, 1:].reshape(b * (n_cap - 1),
+                                       *labels.shape[1:])).view(b, -1)
         out['loss_perfeat_reinforce'] = lf * (1.0 - lr) * (
             (feat_reward - baseline) * -log_probs[:, :n_cap - 1]).sum() / (
                 (n_cap - 1) * b)
