@@ -21,6 +21,34 @@ _base_ = [
     'mmpretrain::_base_/default_runtime.py',
 ]
 custom_imports = dict(imports=['td_plugins'], allow_failed_imports=False)
+input_size = 448
+
+# Official CUB/input_cub.py (docs/tnet.md, "CUB input"): pixels in [-1, 1];
+# training crops 85-100 % of the image (aspect 0.5-2, TF's
+# sample_distorted_bounding_box), resizes to 448 x 448 with one of the 8 TF
+# resize methods, flips, translates by up to 10 % of each side and rotates
+# by up to 20 degrees (nearest, zero fill), no colour operation; evaluation
+# resizes the whole image to 448 x 448 (bilinear, no antialiasing, no crop).
+data_preprocessor = dict(num_classes=200, mean=[127.5, 127.5, 127.5],
+                         std=[127.5, 127.5, 127.5], to_rgb=True)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='td_plugins.DistortedBBoxCrop', area_range=(0.85, 1.0),
+         aspect_ratio_range=(0.5, 2.0), min_object_covered=0.1,
+         max_attempts=50),
+    dict(type='td_plugins.RandomInterpolationResize',
+         scale=(input_size, input_size)),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='td_plugins.RandomTranslateRotate', max_translate_ratio=0.1,
+         max_rotate_degree=20.0, interpolation='nearest', fill=0),
+    dict(type='PackInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(input_size, input_size), keep_ratio=False,
+         interpolation='bilinear', backend='cv2'),
+    dict(type='PackInputs'),
+]
 
 model = dict(
     type='td_plugins.TNet',
@@ -52,11 +80,11 @@ model = dict(
     loss=dict(type='td_plugins.TNetLoss', lambda_c=0.3, lambda_r=0.3,
               lambda_f=0.1),
     num_samples=1,
-    input_size=448,
+    input_size=input_size,
     test_cfg=dict(locations_per_level=[3]))
 
-train_dataloader = dict(batch_size=16)
-val_dataloader = dict(batch_size=16)
+train_dataloader = dict(batch_size=16, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(batch_size=16, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 optim_wrapper = dict(
