@@ -17,16 +17,24 @@ other registered scheme (http, pavi, ...) in the same allow-list. Nothing is
 switched off: a checkpoint that needs any other global, such as a planted
 ``os.system``, is refused with ``pickle.UnpicklingError`` before anything in it
 runs.
+
+Official TDAM checkpoints (Jaiswal, Fernando and Tan, ECCV 2022) need one
+more type: both official training scripts pickle their ``argparse.Namespace``
+under ``'args'`` (timm's ``CheckpointSaver._save`` and the legacy
+``main_train.py``). :func:`tdam_official_safe_globals` holds exactly that,
+for :func:`safe_torch_load`'s ``extra_globals``; it is not added to what
+mmengine may load.
 """
+import argparse
 import functools
 import os.path as osp
 import pickle
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, Optional, Sequence
 
 import torch
 
 __all__ = ['install_checkpoint_loader', 'mmengine_safe_globals',
-           'safe_torch_load']
+           'safe_torch_load', 'tdam_official_safe_globals']
 
 _INSTALLED_FLAG = '_td_plugins_allow_listed'
 
@@ -92,17 +100,45 @@ def mmengine_safe_globals() -> tuple:
                  [(_history_buffer_getattr, 'builtins.getattr')])
 
 
-def _allow_list() -> Any:
-    """Context in which torch.load accepts what mmengine writes."""
-    return torch.serialization.safe_globals(list(mmengine_safe_globals()))
+def tdam_official_safe_globals() -> tuple:
+    """Everything beyond tensors and builtin containers that the official
+    TDAM training scripts pickle into a checkpoint.
+
+    timm's ``CheckpointSaver._save`` (``local_timm/utils/checkpoint_saver.py``)
+    writes ``epoch`` (int), ``arch`` (str), ``state_dict`` and, with EMA,
+    ``state_dict_ema`` (``OrderedDict`` of tensors, which torch already
+    allows), ``optimizer`` (a state dict: tensors, numbers, lists), ``version``
+    (int), the amp scaler's state dict under ``amp_scaler`` (native: floats
+    and ints) or ``amp`` (apex), ``metric`` (a Python float: an
+    ``AverageMeter`` average of ``Tensor.item()`` values) and ``args``, the
+    ``argparse.Namespace`` of ``td_train_and_evaluate.py`` (strings, numbers,
+    lists, tuples, None). The legacy ``main_train.py`` writes ``model``,
+    ``optimizer``, ``lr_scheduler`` (``StepLR``'s state dict: numbers and
+    lists), ``epoch`` and ``args`` (a Namespace again). So
+    ``argparse.Namespace`` is the only class to allow.
+
+    Returns:
+        tuple: Entries for ``safe_torch_load(..., extra_globals=...)``.
+    """
+    return (argparse.Namespace, )
 
 
-def safe_torch_load(file: Any, map_location: Any = 'cpu') -> Any:
+def _allow_list(extra_globals: Sequence = ()) -> Any:
+    """Context in which torch.load accepts what mmengine writes (plus
+    ``extra_globals``)."""
+    return torch.serialization.safe_globals(
+        list(mmengine_safe_globals()) + list(extra_globals))
+
+
+def safe_torch_load(file: Any, map_location: Any = 'cpu',
+                    extra_globals: Sequence = ()) -> Any:
     """``torch.load`` with ``weights_only=True`` and mmengine's allow-list.
 
     Args:
         file: A path or a file-like object.
         map_location: As in :func:`torch.load`. Defaults to ``'cpu'``.
+        extra_globals (Sequence): More entries to allow for this load only,
+            e.g. :func:`tdam_official_safe_globals`. Defaults to none.
 
     Returns:
         The loaded object.
@@ -119,22 +155,28 @@ def safe_torch_load(file: Any, map_location: Any = 'cpu') -> Any:
         torch.Size([2])
     """
     try:
-        with _allow_list():
+        with _allow_list(extra_globals):
             return torch.load(file, map_location=map_location,
                               weights_only=True)
     except pickle.UnpicklingError as err:
-        raise pickle.UnpicklingError(_refusal(file, err)) from None
+        raise pickle.UnpicklingError(
+            _refusal(file, err, extra_globals)) from None
 
 
-def _refusal(file: Any, err: Exception) -> str:
+def _refusal(file: Any, err: Exception, extra_globals: Sequence = ()) -> str:
     text = str(err)
     marker = 'WeightsUnpickler error:'
     reason = text[text.index(marker) + len(marker):] if marker in text \
         else text
     reason = reason.strip().split('\n')[0]
+    allowed = ('the tensors, numpy values and HistoryBuffer objects that '
+               'mmengine writes')
+    if extra_globals:
+        allowed += ' and ' + ', '.join(
+            f'{g.__module__}.{g.__qualname__}' if isinstance(g, type)
+            else str(g) for g in extra_globals)
     return (f'td_plugins refused to load checkpoint {file!s}: {reason} '
-            'It needs more than the tensors, numpy values and HistoryBuffer '
-            'objects that mmengine writes, so unpickling it could run code '
+            f'It needs more than {allowed}, so unpickling it could run code '
             'from the file. Nothing in it was run.')
 
 

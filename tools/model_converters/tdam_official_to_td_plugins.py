@@ -17,29 +17,72 @@ timm-based ``TD_ResNet`` checkpoints (``shared/spec/methods.md`` sections 1.1,
 checkpoint=..., prefix='backbone.')``, as a detector's backbone weights.
 
     python tools/model_converters/tdam_official_to_td_plugins.py \\
-        official.pth.tar out.pth
+        official.pth.tar out.pth [--ema]
 
-The input is read with ``torch.load(weights_only=True)``; a checkpoint that
-needs arbitrary unpickling is refused rather than executed.
+Which weights. timm's ``CheckpointSaver`` stores the model under
+``state_dict`` and, when trained with ``--model-ema``, the EMA copy under
+``state_dict_ema``; the legacy ``main_train.py`` stores it under ``model``.
+As timm's ``load_state_dict(use_ema=False)``, ``state_dict`` (else
+``model``) is taken; ``--ema`` takes ``state_dict_ema`` and refuses a file
+without one.
+
+The input is read with ``torch.load(weights_only=True)`` and an allow-list
+of exactly what the official savers pickle beyond tensors (their
+``argparse.Namespace`` under ``args``; see
+:func:`td_plugins.utils.tdam_official_safe_globals`); a checkpoint that
+needs anything else (a planted ``os.system``, a custom class) is refused
+with ``pickle.UnpicklingError`` before any of it runs.
 """
 import argparse
 import re
 from collections import OrderedDict
 from pathlib import Path
-from typing import Dict, Mapping
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 import torch
 
-__all__ = ['convert', 'main']
+from td_plugins.utils import safe_torch_load, tdam_official_safe_globals
 
-_WRAPPERS = ('state_dict_ema', 'state_dict', 'model')
+__all__ = ['convert', 'load_official_checkpoint', 'main']
+
+# Where the weights sit, in timm's load_state_dict order (use_ema=False).
+_WRAPPERS = ('state_dict', 'model')
 
 
-def _unwrap(checkpoint: Mapping) -> Dict[str, torch.Tensor]:
-    for key in _WRAPPERS:
-        if key in checkpoint and isinstance(checkpoint[key], Mapping):
-            checkpoint = checkpoint[key]
-            break
+def load_official_checkpoint(path: Any) -> Any:
+    """Read an official TDAM checkpoint weights-only.
+
+    Args:
+        path: A path or file-like object, as saved by timm's
+            ``CheckpointSaver`` or the legacy ``main_train.py``.
+
+    Returns:
+        The loaded object (a dict).
+
+    Raises:
+        pickle.UnpicklingError: If the file pickles more than the official
+            savers do (nothing in it has run).
+    """
+    return safe_torch_load(path, map_location='cpu',
+                           extra_globals=tdam_official_safe_globals())
+
+
+def _unwrap(checkpoint: Mapping,
+            use_ema: bool = False) -> Dict[str, torch.Tensor]:
+    if not isinstance(use_ema, bool):
+        raise TypeError(f'use_ema must be True or False, got {use_ema!r}')
+    if use_ema:
+        if not isinstance(checkpoint.get('state_dict_ema'), Mapping):
+            raise KeyError(
+                'use_ema=True but the checkpoint has no state_dict_ema '
+                f'(its keys: {sorted(map(str, checkpoint))}); it was not '
+                'trained with --model-ema, convert without --ema')
+        checkpoint = checkpoint['state_dict_ema']
+    else:
+        for key in _WRAPPERS:
+            if isinstance(checkpoint.get(key), Mapping):
+                checkpoint = checkpoint[key]
+                break
     state = OrderedDict()
     for key, value in checkpoint.items():
         if not isinstance(value, torch.Tensor):
@@ -62,13 +105,17 @@ def _attention_key(block: str, rest: str, joint: bool) -> str:
     return f'{block}.td.{table[rest]}'
 
 
-def convert(checkpoint: Mapping) -> Dict[str, torch.Tensor]:
+def convert(checkpoint: Mapping,
+            use_ema: bool = False) -> Dict[str, torch.Tensor]:
     """Official TD-ResNet state dict (or checkpoint) -> mmpretrain keys.
 
     Args:
         checkpoint (Mapping): The loaded official file: a state dict, or a
-            dict holding one under ``state_dict_ema``/``state_dict``/
-            ``model``; ``module.`` prefixes are removed.
+            dict holding one under ``state_dict`` (timm's saver) or
+            ``model`` (legacy ``main_train.py``); ``module.`` prefixes are
+            removed.
+        use_ema (bool): Take ``state_dict_ema`` instead (refused if the
+            checkpoint has none). Defaults to False, as timm's loader.
 
     Returns:
         dict: ``backbone.*`` and ``head.fc.*`` tensors.
@@ -84,7 +131,7 @@ def convert(checkpoint: Mapping) -> Dict[str, torch.Tensor]:
         ['backbone.layer3.0.td.fuse.weight', \
 'backbone.layer3.0.td.top_fc.weight', 'head.fc.weight']
     """
-    state = _unwrap(checkpoint)
+    state = _unwrap(checkpoint, use_ema)
     joint_blocks = {k.split('.RA_block.')[0] for k in state
                     if '.RA_block.Ug_top_mlp.' in k}
     out: Dict[str, torch.Tensor] = OrderedDict()
@@ -101,16 +148,21 @@ def convert(checkpoint: Mapping) -> Dict[str, torch.Tensor]:
     return out
 
 
-def main(argv=None) -> None:
+def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('src', help='official TDAM checkpoint')
     parser.add_argument('dst', help='output .pth (mmpretrain layout)')
+    parser.add_argument('--ema', action='store_true',
+                        help='convert state_dict_ema (the --model-ema '
+                        'weights) instead of state_dict')
     args = parser.parse_args(argv)
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
-    state = convert(checkpoint)
+    checkpoint = load_official_checkpoint(args.src)
+    state = convert(checkpoint, use_ema=args.ema)
     Path(args.dst).parent.mkdir(parents=True, exist_ok=True)
     torch.save({'state_dict': state,
-                'meta': {'converted_from': Path(args.src).name}}, args.dst)
+                'meta': {'converted_from': Path(args.src).name,
+                         'weights': 'state_dict_ema' if args.ema
+                         else 'state_dict'}}, args.dst)
     n_td = sum('.td.' in k for k in state)
     print(f'wrote {args.dst}: {len(state)} tensors ({n_td} attention '
           f'weights)')
