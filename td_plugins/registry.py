@@ -20,12 +20,15 @@ which pins the scope to ``td_plugins`` for the duration of the build.
 from typing import Any, Optional, Union
 
 import torch.nn as nn
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import Registry
 
-__all__ = ['METRICS', 'MODELS', 'SCOPE', 'TRANSFORMS', 'build_module']
+__all__ = ['HOOKS', 'METRICS', 'MODELS', 'PARAM_SCHEDULERS', 'SCOPE',
+           'TRANSFORMS', 'build_module']
 
 SCOPE = 'td_plugins'
 
@@ -50,6 +53,22 @@ TRANSFORMS = Registry(
     parent=MMENGINE_TRANSFORMS,
     scope=SCOPE,
     locations=['td_plugins.datasets'])
+
+
+# Runner hooks (``custom_hooks=[dict(type='td_plugins.DistBNReduceHook')]``)
+# and parameter schedulers (``type='td_plugins.TimmCosineLR'``), the same
+# pattern under mmengine's root registries.
+HOOKS = Registry(
+    'hook',
+    parent=MMENGINE_HOOKS,
+    scope=SCOPE,
+    locations=['td_plugins.engine'])
+
+PARAM_SCHEDULERS = Registry(
+    'parameter scheduler',
+    parent=MMENGINE_PARAM_SCHEDULERS,
+    scope=SCOPE,
+    locations=['td_plugins.engine'])
 
 
 def build_module(cfg: Union[dict, nn.Module, None],

@@ -3,8 +3,10 @@ td_plugins.registry.TRANSFORMS)."""
 from .tnet_transforms import (TF_RESIZE_METHODS, DistortedBBoxCrop,
                               RandomInterpolationResize,
                               RandomTranslateRotate)
+from .tdam_transforms import RandomInterpolationResizedCrop
 from .transforms import FIVE_CROP_POSITIONS, FivePointCrop
 
 __all__ = ['FIVE_CROP_POSITIONS', 'FivePointCrop', 'DistortedBBoxCrop',
-           'RandomInterpolationResize', 'RandomTranslateRotate',
+           'RandomInterpolationResize', 'RandomInterpolationResizedCrop',
+           'RandomTranslateRotate',
            'TF_RESIZE_METHODS']

@@ -29,7 +29,7 @@ def test_imagenet_recipe_follows_the_official_script():
     assert (opt.type, opt.lr, opt.nesterov, opt.weight_decay) == (
         'SGD', 0.4, True, 2e-5)
     assert cfg.optim_wrapper.paramwise_cfg.flat_decay_mult == 0.0
-    assert cfg.train_cfg.max_epochs == 150
+    assert cfg.train_cfg.max_epochs == 160  # 150 cosine + 10 cool-down
     assert cfg.model.head.loss.label_smooth_val == 0.1
     types = [e['type'] for e in cfg.val_evaluator]
     assert types == ['Accuracy', 'td_plugins.AnyStepAccuracy']
