@@ -105,8 +105,10 @@ def tdaf_shapes() -> List[tuple]:
     the benchmark input, recorded with hooks."""
     model = tdaf_r50().eval()
     calls: List[tuple] = []
+    # R2DNS walks a stage block by block (the flow goes to each), so a
+    # stage's input is its first block's.
     named = [('stem', model.conv1)] + [
-        (f'layer{i + 1}', s) for i, s in enumerate(model.stages)]
+        (f'layer{i + 1}', s[0]) for i, s in enumerate(model.stages)]
     for name, module in named:
         module.register_forward_pre_hook(
             lambda m, args, name=name: calls.append(
