@@ -22,10 +22,20 @@ accuracy beside the standard one. The per-step logits use the neck's global
 average pooling and the head's ``fc``, so the neck must be
 ``GlobalAveragePooling`` (or none) and the head a linear head with ``fc``.
 
+Backbones: ``td_plugins.TDAMResNet``, ``TDAMConvNeXt`` and
+``TDAMMobileNetV3`` (each has ``forward_steps``). The CAMs need the last
+stage's feature *map*, so the backbone must output that map alone
+(``out_indices`` = its last stage / layer only): ``TDAMConvNeXt`` needs
+``gap_before_final_norm=False`` (mmpretrain's default pools before the final
+norm and outputs vectors), and ``TDAMMobileNetV3`` a ``LinearClsHead`` on
+its 4-D output instead of mmpretrain's ``StackedLinearClsHead`` (whose hidden
+layer has no CAM). Other settings are refused when the model is built, with
+the setting to change.
+
 mmpretrain is imported when the model is built, not by ``import
 td_plugins``.
 """
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -36,6 +46,17 @@ from ...registry import MODELS
 __all__ = ['TDAMClassifier', 'tdam_classifier_class']
 
 _CLASS: Optional[type] = None
+
+
+def _last_output_index(backbone: nn.Module) -> int:
+    """Index of the backbone's last stage (``out_indices`` numbering):
+    ``len(layers) - 1`` for MobileNetV3 (its ``layers`` are layer names),
+    ``num_stages - 1`` for ConvNeXt, 3 for the ResNets."""
+    layers = getattr(backbone, 'layers', None)
+    if isinstance(layers, Sequence) and layers and \
+            all(isinstance(n, str) for n in layers):
+        return len(layers) - 1
+    return int(getattr(backbone, 'num_stages', 4)) - 1
 
 
 def tdam_classifier_class() -> type:
@@ -81,16 +102,28 @@ def tdam_classifier_class() -> type:
                 if not hasattr(self.backbone, 'forward_steps'):
                     raise ValueError(
                         f'step_predictions needs a backbone with '
-                        f'forward_steps (td_plugins.TDAMResNet), got '
+                        f'forward_steps (td_plugins.TDAMResNet, '
+                        f'TDAMConvNeXt, TDAMMobileNetV3), got '
                         f'{type(self.backbone).__name__}; set '
                         f'step_predictions=False to use it as a plain '
                         f'ImageClassifier')
-                out_indices = getattr(self.backbone, 'out_indices', [3])
-                if list(out_indices) != [3]:
+                last = _last_output_index(self.backbone)
+                out_indices = getattr(self.backbone, 'out_indices', [last])
+                if list(out_indices) != [last]:
                     raise ValueError(
                         f'step_predictions needs the backbone to output the '
-                        f'last stage only (out_indices=(3, )), got '
+                        f'last stage only (out_indices=({last}, ) for '
+                        f'{type(self.backbone).__name__}), got '
                         f'{out_indices!r}')
+                if getattr(self.backbone, 'gap_before_final_norm', False):
+                    raise ValueError(
+                        f'step_predictions needs the last feature map for '
+                        f'its CAMs, but {type(self.backbone).__name__} '
+                        f'pools it (gap_before_final_norm=True, mmpretrain\'s '
+                        f'ConvNeXt default); set backbone '
+                        f'gap_before_final_norm=False with '
+                        f'neck=GlobalAveragePooling, or '
+                        f'step_predictions=False')
                 if self.with_neck and not isinstance(self.neck,
                                                      GlobalAveragePooling):
                     raise ValueError(
@@ -99,8 +132,10 @@ def tdam_classifier_class() -> type:
                 if not isinstance(getattr(self.head, 'fc', None), nn.Linear):
                     raise ValueError(
                         f'step_predictions needs a head with a linear fc '
-                        f'(e.g. LinearClsHead), got '
-                        f'{type(self.head).__name__}')
+                        f'(e.g. LinearClsHead; the CAMs are its weights '
+                        f'over the last map), got '
+                        f'{type(self.head).__name__}; use LinearClsHead, or '
+                        f'step_predictions=False')
 
         @torch.no_grad()
         def _step_fields(self, steps: List[torch.Tensor],
@@ -111,6 +146,10 @@ def tdam_classifier_class() -> type:
             fc = self.head.fc
             scores, boxes, all_cams = [], [], []
             for feats in steps:
+                if feats.dim() != 4:  # refused at build; guard other hosts
+                    raise ValueError(
+                        f'step_predictions needs 4-D (B, C, H, W) feature '
+                        f'maps from the backbone, got {tuple(feats.shape)}')
                 probs = torch.softmax(fc(feats.mean(dim=(2, 3))), dim=1)
                 cams = class_activation_maps(feats, fc.weight,
                                              probs.argmax(dim=1))
