@@ -19,5 +19,9 @@ model = dict(
         norm_cfg=dict(type='BN', requires_grad=True),
         norm_eval=True,
         step_norms_from_step0=True,
+        # per-step BNs frozen too (copies of bn3; their trained affine
+        # absorbs the per-channel mismatch): docs/tdam.md, "Downstream
+        # normalisation"; True lets them measure their own statistics.
+        step_norms_train=False,
         init_cfg=dict(type='Pretrained',
                       checkpoint='torchvision://resnet50')))

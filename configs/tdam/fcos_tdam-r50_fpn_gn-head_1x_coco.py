@@ -30,5 +30,9 @@ model = dict(
         norm_cfg=dict(type='BN', requires_grad=False),
         norm_eval=True,
         step_norms_from_step0=True,
+        # per-step BNs frozen too (exact copies of bn3 under this rule):
+        # docs/tdam.md, "Downstream normalisation"; True lets them measure
+        # their own statistics.
+        step_norms_train=False,
         init_cfg=dict(type='Pretrained',
                       checkpoint='torchvision://resnet50')))

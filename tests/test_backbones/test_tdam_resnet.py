@@ -137,6 +137,51 @@ def test_frozen_stages_and_norm_eval():
     assert not model.layer4[0].bn2_1.training
 
 
+def test_step_norms_train_exempts_only_the_per_step_norms_from_norm_eval():
+    """Issue 13.6: with ``step_norms_train`` the per-step BNs (copied from
+    bn3 by ``step_norms_from_step0``) measure their own statistics under
+    ``norm_eval``; every other BN stays frozen; outputs stay those of the
+    official computation order (pooled early tops only where exact)."""
+    torch.manual_seed(0)
+    kwargs = dict(depth=50, num_steps=3, norm_eval=True, frozen_stages=1,
+                  step_norms_from_step0=True, zero_init_residual=False)
+    frozen = TDAMResNet(**kwargs)
+    frozen.init_weights()
+    frozen.train()
+    assert not any(m.training for m in frozen.modules()
+                   if isinstance(m, nn.BatchNorm2d))
+    model = TDAMResNet(step_norms_train=True, **kwargs)
+    model.load_state_dict(frozen.state_dict())
+    model.train()
+    step_bns = {n for n, m in model.named_modules()
+                if isinstance(m, nn.BatchNorm2d) and m.training}
+    assert step_bns and all(n.rsplit('.', 1)[-1] in ('bn3_1', 'bn3_2')
+                            for n in step_bns)
+    assert len(step_bns) == 2 * (6 + 3)  # every TD block, both steps
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        model(x)
+        # float64: batch statistics of 2x2 layer4 maps amplify rounding
+        full = TDAMResNet(step_norms_train=True, pool_early_tops=False,
+                          **kwargs).double()
+        full.load_state_dict(before)
+        full.train()
+        pooled = TDAMResNet(step_norms_train=True, **kwargs).double()
+        pooled.load_state_dict(before)
+        pooled.train()
+        torch.testing.assert_close(full(x.double())[-1],
+                                   pooled(x.double())[-1])
+    after = model.state_dict()
+    changed = {k.rsplit('.', 1)[0] for k in before
+               if k.endswith('running_mean')
+               and not torch.equal(before[k], after[k])}
+    assert changed == step_bns
+    with pytest.raises(ValueError, match='step_norms_train must be True or '
+                                         'False'):
+        TDAMResNet(depth=18, step_norms_train=1)
+
+
 def test_norm_cfg_builds_other_norms():
     model = TDAMResNet(depth=18, norm_cfg=dict(type='GN', num_groups=8))
     assert isinstance(model.layer3[0].bn2_1, nn.GroupNorm)

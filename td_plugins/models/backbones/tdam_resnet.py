@@ -12,6 +12,7 @@ Parameter names keep torchvision's ResNet layout (``conv1``, ``bn1``,
 per-step BNs ``layerK.i.bn3_1`` etc., so torchvision and mmpretrain ResNet
 checkpoints load and the load report lists exactly those as missing.
 """
+import re
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
@@ -27,6 +28,9 @@ from ..layers.td_attention import check_td_args
 from ..layers.td_blocks import FEEDBACK_DISTANCES
 
 __all__ = ['TDAMResNet', 'default_td_blocks']
+
+# Names of the per-step norms in ``named_modules``: ``layerK.i.bnN_t``.
+_STEP_NORM = re.compile(r'^layer\d\.\d+\.bn\d_\d+$')
 
 # Official layer3 lists (spec 1.4); indices past the stage are dropped, as
 # the official code silently does.
@@ -118,6 +122,13 @@ class TDAMResNet(TorchvisionStagesMixin, BaseModule):
             :class:`~td_plugins.models.layers.TDBottleneck`. Same outputs,
             fewer MACs (ResNet-50 joint T=2 m=1: 4.10 instead of 4.55 G).
             Defaults to True.
+        step_norms_train (bool): Under ``norm_eval``, leave the per-step
+            norms (``bn3_1``, ...) in training mode (batch statistics,
+            running statistics updated) while every other norm stays frozen:
+            for a backbone whose per-step norms were never measured (copied
+            from ``bn3`` by ``step_norms_from_step0``). Their affine follows
+            ``norm_cfg['requires_grad']``. Defaults to False (they follow
+            ``norm_eval``; docs/tdam.md, "Downstream normalisation").
         init_cfg (dict | list, optional): mmengine init config. Defaults to
             None.
 
@@ -138,8 +149,12 @@ class TDAMResNet(TorchvisionStagesMixin, BaseModule):
                  with_cp: bool = False, zero_init_residual: bool = True,
                  step_norms_from_step0: bool = False,
                  pool_early_tops: bool = True,
+                 step_norms_train: bool = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if not isinstance(step_norms_train, bool):
+            raise ValueError(f'step_norms_train must be True or False, got '
+                             f'{step_norms_train!r}')
         if depth not in RESNET_ARCH:
             raise ValueError(f'depth must be one of {tuple(RESNET_ARCH)}, '
                              f'got {depth!r}')
@@ -169,7 +184,13 @@ class TDAMResNet(TorchvisionStagesMixin, BaseModule):
         self.num_steps = num_steps
         self.td_blocks = [sorted(set(b)) for b in td_blocks]
         self.step_norms_from_step0 = step_norms_from_step0
+        self.step_norms_train = step_norms_train
         self._freeze_stages()
+
+    def _is_attention_norm(self, name: str) -> bool:
+        """The per-step norms ``layerK.i.bnN_t`` when ``step_norms_train``:
+        ``norm_eval`` then leaves them training."""
+        return self.step_norms_train and bool(_STEP_NORM.match(name))
 
     def init_weights(self) -> None:
         super().init_weights()
