@@ -35,7 +35,8 @@ import torch.nn.functional as F
 from conftest import load_script, run_tool
 from td_plugins.models.backbones import TDAMResNet
 
-converter = load_script('tools/model_converters/tdam_official_to_td_plugins.py')
+converter = load_script(
+    'tools/model_converters/tdam_official_to_td_plugins.py')
 
 Sd = Dict[str, torch.Tensor]
 
@@ -63,9 +64,10 @@ def _ra_block(sd: Sd, block: str, bottom: torch.Tensor, top: torch.Tensor,
     top_rep = top.mean((2, 3), keepdim=True)       # AdaptiveAvgPool2d(1)
     if p + 'Ug_top_mlp.0.weight' in sd:            # joint_..._concat_attention
         bottom_rep = bottom.mean((2, 3), keepdim=True)
-        h = torch.cat([F.relu(F.conv2d(top_rep, sd[p + 'Ug_top_mlp.0.weight'])),
-                       F.relu(F.conv2d(bottom_rep,
-                                       sd[p + 'Ug_bottom_mlp.0.weight']))], 1)
+        h = torch.cat(
+            [F.relu(F.conv2d(top_rep, sd[p + 'Ug_top_mlp.0.weight'])),
+             F.relu(F.conv2d(bottom_rep, sd[p + 'Ug_bottom_mlp.0.weight']))],
+            1)
         s_t = F.conv2d(h, sd[p + 'Ug_mlp.0.weight'])
     else:                                          # top_attention_only
         s_t = F.conv2d(F.relu(F.conv2d(top_rep, sd[p + 'Ug_mlp.0.weight'])),
