@@ -32,43 +32,22 @@ __all__ = ['HOOKS', 'METRICS', 'MODELS', 'PARAM_SCHEDULERS', 'SCOPE',
 
 SCOPE = 'td_plugins'
 
-MODELS = Registry(
-    'model',
-    parent=MMENGINE_MODELS,
-    scope=SCOPE,
-    locations=['td_plugins.models'])
-
-# Evaluation metrics (``type='td_plugins.AnyStepAccuracy'`` in an evaluator),
-# the same pattern under mmengine's root metric registry.
-METRICS = Registry(
-    'metric',
-    parent=MMENGINE_METRICS,
-    scope=SCOPE,
-    locations=['td_plugins.evaluation'])
-
-# Data transforms (``type='td_plugins.FivePointCrop'`` in a pipeline), the
-# same pattern under mmengine's root transform registry.
-TRANSFORMS = Registry(
-    'transform',
-    parent=MMENGINE_TRANSFORMS,
-    scope=SCOPE,
-    locations=['td_plugins.datasets'])
+def _child(name: str, parent: Registry, location: str) -> Registry:
+    """A registry under mmengine's root ``parent`` with our scope, which
+    imports ``location`` the first time one of its names is looked up."""
+    return Registry(name, parent=parent, scope=SCOPE, locations=[location])
 
 
+MODELS = _child('model', MMENGINE_MODELS, 'td_plugins.models')
+# Evaluation metrics (``type='td_plugins.AnyStepAccuracy'`` in an evaluator).
+METRICS = _child('metric', MMENGINE_METRICS, 'td_plugins.evaluation')
+# Data transforms (``type='td_plugins.FivePointCrop'`` in a pipeline).
+TRANSFORMS = _child('transform', MMENGINE_TRANSFORMS, 'td_plugins.datasets')
 # Runner hooks (``custom_hooks=[dict(type='td_plugins.DistBNReduceHook')]``)
-# and parameter schedulers (``type='td_plugins.TimmCosineLR'``), the same
-# pattern under mmengine's root registries.
-HOOKS = Registry(
-    'hook',
-    parent=MMENGINE_HOOKS,
-    scope=SCOPE,
-    locations=['td_plugins.engine'])
-
-PARAM_SCHEDULERS = Registry(
-    'parameter scheduler',
-    parent=MMENGINE_PARAM_SCHEDULERS,
-    scope=SCOPE,
-    locations=['td_plugins.engine'])
+# and parameter schedulers (``type='td_plugins.TimmCosineLR'``).
+HOOKS = _child('hook', MMENGINE_HOOKS, 'td_plugins.engine')
+PARAM_SCHEDULERS = _child('parameter scheduler', MMENGINE_PARAM_SCHEDULERS,
+                          'td_plugins.engine')
 
 
 def build_module(cfg: Union[dict, nn.Module, None],

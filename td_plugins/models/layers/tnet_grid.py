@@ -255,6 +255,17 @@ def check_selection(selection: str, name: str = 'selection') -> str:
     return selection
 
 
+def _check_probs_and_k(probs: torch.Tensor, k: int) -> None:
+    """Refuse a ``probs`` that is not ``[K, cells]`` or a ``k`` not in
+    ``[1, cells]``."""
+    if probs.dim() != 2:
+        raise ValueError(f'probs must be [K, cells], got '
+                         f'{tuple(probs.shape)}')
+    if not _is_int(k) or not 1 <= k <= probs.shape[1]:
+        raise ValueError(f'k must be an integer in [1, {probs.shape[1]}], '
+                         f'got {k!r}')
+
+
 def sample_without_replacement(probs: torch.Tensor, k: int,
                                generator: Optional[torch.Generator] = None
                                ) -> torch.Tensor:
@@ -279,12 +290,7 @@ def sample_without_replacement(probs: torch.Tensor, k: int,
     Returns:
         Tensor: ``[K, k]`` int64 cells in the order they were drawn.
     """
-    if probs.dim() != 2:
-        raise ValueError(f'probs must be [K, cells], got '
-                         f'{tuple(probs.shape)}')
-    if not _is_int(k) or not 1 <= k <= probs.shape[1]:
-        raise ValueError(f'k must be an integer in [1, {probs.shape[1]}], '
-                         f'got {k!r}')
+    _check_probs_and_k(probs, k)
     p = probs.detach().float()
     arrival = torch.empty_like(p).exponential_(generator=generator)
     # log(E / p) ascending = log(p) - log(E) descending (p = 0: never first).
@@ -359,12 +365,7 @@ def select_locations(probs: torch.Tensor, k: int, mode: str = 'topk',
         tensor([[1, 3]])
     """
     check_selection(mode, 'mode')
-    if probs.dim() != 2:
-        raise ValueError(f'probs must be [K, cells], got '
-                         f'{tuple(probs.shape)}')
-    if not _is_int(k) or not 1 <= k <= probs.shape[1]:
-        raise ValueError(f'k must be an integer in [1, {probs.shape[1]}], '
-                         f'got {k!r}')
+    _check_probs_and_k(probs, k)
     probs = probs.detach()
     if mode == 'topk':
         idx = probs.topk(k, dim=1).indices
