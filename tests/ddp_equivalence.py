@@ -20,6 +20,8 @@ step 1 when step 2 starts, so an unused parameter fails the check.
 import importlib
 import os
 import socket
+import time
+from datetime import timedelta
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
@@ -29,7 +31,12 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn as nn
 
-__all__ = ['DDPCase', 'ddp_equivalence', 'max_relative_difference']
+__all__ = ['DDPCase', 'ddp_equivalence', 'max_relative_difference',
+           'spawn', 'TIMEOUT']
+
+# A rank that waits for a peer that died or never came fails after this
+# long instead of hanging the test session (gloo's default is 30 minutes).
+TIMEOUT = timedelta(seconds=180)
 
 
 @dataclass
@@ -71,7 +78,8 @@ def _worker(rank: int, world_size: int, case: str, port: int, steps: int,
             out_dir: str) -> None:
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    dist.init_process_group('gloo', rank=rank, world_size=world_size)
+    dist.init_process_group('gloo', rank=rank, world_size=world_size,
+                            timeout=TIMEOUT)
     try:
         spec = _load_case(case)
         ddp = nn.parallel.DistributedDataParallel(
@@ -87,6 +95,23 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
+
+
+def spawn(fn: Callable, args: tuple, nprocs: int,
+          timeout: float = 2 * TIMEOUT.total_seconds()) -> None:
+    """``torch.multiprocessing.spawn(fn, args, nprocs)`` that kills the
+    processes and raises after ``timeout`` seconds instead of waiting
+    forever."""
+    ctx = mp.start_processes(fn, args=args, nprocs=nprocs, join=False,
+                             start_method='spawn')
+    deadline = time.monotonic() + timeout
+    while not ctx.join(timeout=max(1.0, deadline - time.monotonic())):
+        if time.monotonic() >= deadline:
+            for proc in ctx.processes:
+                if proc.is_alive():
+                    proc.kill()
+            raise TimeoutError(f'{fn.__name__} on {nprocs} processes did '
+                               f'not finish in {timeout:.0f} s')
 
 
 def max_relative_difference(a: Dict[str, torch.Tensor],
@@ -124,9 +149,8 @@ def ddp_equivalence(case: str, tmp_path: Path, world_size: int = 2,
     single = _train(spec, spec.model, 0, 1, steps)
     if changed is not None:
         changed(initial, single)
-    mp.start_processes(_worker, args=(world_size, case, _free_port(), steps,
-                                      str(tmp_path)),
-                       nprocs=world_size, join=True, start_method='spawn')
+    spawn(_worker, (world_size, case, _free_port(), steps, str(tmp_path)),
+          world_size)
     worst = 0.0
     for rank in range(world_size):
         state = torch.load(tmp_path / f'rank{rank}.pth', weights_only=True)

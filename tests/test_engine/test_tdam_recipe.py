@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn as nn
 from mmengine.config import Config
 
 from conftest import REPO
+from ddp_equivalence import TIMEOUT, spawn
 from td_plugins.engine import (DistBNReduceHook, TimmCosineLR,
                                distribute_bn_stats)
 
@@ -102,7 +102,8 @@ def _worker(rank: int, world_size: int, port: int, mode: str,
             out_dir: str) -> None:
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    dist.init_process_group('gloo', rank=rank, world_size=world_size)
+    dist.init_process_group('gloo', rank=rank, world_size=world_size,
+                            timeout=TIMEOUT)
     try:
         model = _small_net()
         ddp = nn.parallel.DistributedDataParallel(model,
@@ -125,8 +126,7 @@ def _worker(rank: int, world_size: int, port: int, mode: str,
 @pytest.mark.parametrize('mode', ['reduce', 'broadcast'])
 def test_dist_bn_reduce_averages_running_stats_over_two_processes(mode):
     with tempfile.TemporaryDirectory(dir='/tmp') as out:
-        mp.spawn(_worker, args=(2, _free_port(), mode, out), nprocs=2,
-                 join=True)
+        spawn(_worker, (2, _free_port(), mode, out), 2)
         ranks = [torch.load(os.path.join(out, f'rank{r}.pth'))
                  for r in range(2)]
     stats = [k for k in ranks[0]['before']
