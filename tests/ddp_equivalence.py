@@ -32,7 +32,7 @@ import torch.multiprocessing as mp
 import torch.nn as nn
 
 __all__ = ['DDPCase', 'ddp_equivalence', 'max_relative_difference',
-           'spawn', 'TIMEOUT']
+           'spawn', 'TIMEOUT', 'free_port', 'init_gloo']
 
 # A rank that waits for a peer that died or never came fails after this
 # long instead of hanging the test session (gloo's default is 30 minutes).
@@ -74,12 +74,17 @@ def _train(case: DDPCase, model: nn.Module, rank: int, world_size: int,
             case.model.state_dict(keep_vars=False).items()}
 
 
-def _worker(rank: int, world_size: int, case: str, port: int, steps: int,
-            out_dir: str) -> None:
+def init_gloo(rank: int, world_size: int, port: int) -> None:
+    """Join a gloo group on 127.0.0.1:``port`` (one thread per rank)."""
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
     torch.set_num_threads(1)
     dist.init_process_group('gloo', rank=rank, world_size=world_size,
                             timeout=TIMEOUT)
+
+
+def _worker(rank: int, world_size: int, case: str, port: int, steps: int,
+            out_dir: str) -> None:
+    init_gloo(rank, world_size, port)
     try:
         spec = _load_case(case)
         ddp = nn.parallel.DistributedDataParallel(
@@ -91,7 +96,7 @@ def _worker(rank: int, world_size: int, case: str, port: int, steps: int,
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
@@ -149,7 +154,7 @@ def ddp_equivalence(case: str, tmp_path: Path, world_size: int = 2,
     single = _train(spec, spec.model, 0, 1, steps)
     if changed is not None:
         changed(initial, single)
-    spawn(_worker, (world_size, case, _free_port(), steps, str(tmp_path)),
+    spawn(_worker, (world_size, case, free_port(), steps, str(tmp_path)),
           world_size)
     worst = 0.0
     for rank in range(world_size):

@@ -10,12 +10,7 @@ import torch.nn.functional as F
 from td_plugins.models.classifiers import TNet
 from td_plugins.models.losses import TNetLoss
 
-TINY = dict(
-    backbone=dict(type='ResNet_CIFAR', depth=18, stem_channels=8,
-                  base_channels=8, out_indices=(2, 3)),
-    num_classes=4, feat_dim=64, grid_size=3, overlap=0.5, base_resolution=32,
-    grid_index=0, feature_index=1, grid_slice=(1, None, 3), pos_dim=24,
-    num_levels=2, locations_per_level=[2])
+from test_tnet_classifier import TINY  # the shared tiny TNet
 
 
 def _inputs(b=3, n=3, c=5, seed=0):

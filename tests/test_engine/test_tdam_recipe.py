@@ -3,7 +3,6 @@ cosine schedule with cool-down, ``--dist-bn reduce`` (2 gloo processes) and
 ``--train-interpolation random``; the configs use them."""
 import math
 import os
-import socket
 import tempfile
 from types import SimpleNamespace
 
@@ -15,7 +14,7 @@ import torch.nn as nn
 from mmengine.config import Config
 
 from conftest import REPO
-from ddp_equivalence import TIMEOUT, spawn
+from ddp_equivalence import free_port, init_gloo, spawn
 from td_plugins.engine import (DistBNReduceHook, TimmCosineLR,
                                distribute_bn_stats)
 
@@ -86,12 +85,6 @@ def test_schedule_arguments_are_refused_clearly():
 
 # --- --dist-bn reduce: 2 gloo processes ------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def _small_net() -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(),
@@ -100,10 +93,7 @@ def _small_net() -> nn.Module:
 
 def _worker(rank: int, world_size: int, port: int, mode: str,
             out_dir: str) -> None:
-    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    dist.init_process_group('gloo', rank=rank, world_size=world_size,
-                            timeout=TIMEOUT)
+    init_gloo(rank, world_size, port)
     try:
         model = _small_net()
         ddp = nn.parallel.DistributedDataParallel(model,
@@ -126,7 +116,7 @@ def _worker(rank: int, world_size: int, port: int, mode: str,
 @pytest.mark.parametrize('mode', ['reduce', 'broadcast'])
 def test_dist_bn_reduce_averages_running_stats_over_two_processes(mode):
     with tempfile.TemporaryDirectory(dir='/tmp') as out:
-        spawn(_worker, (2, _free_port(), mode, out), 2)
+        spawn(_worker, (2, free_port(), mode, out), 2)
         ranks = [torch.load(os.path.join(out, f'rank{r}.pth'))
                  for r in range(2)]
     stats = [k for k in ranks[0]['before']
