@@ -20,13 +20,11 @@ __all__ = ['FlowBasicBlock', 'FlowBottleneck']
 
 
 class _FlowBlockMixin:
-    """``forward(x, flow)`` with optional checkpointing."""
+    """``forward(x, flow)`` with optional checkpointing; the block class
+    defines ``_inner(x, flow)``, its computation."""
 
     takes_flow = True
     with_cp = False
-
-    def _inner(self, x: torch.Tensor, flow: int) -> torch.Tensor:
-        raise NotImplementedError
 
     def _identity(self, x: torch.Tensor, flow: int) -> torch.Tensor:
         return x if self.downsample is None else \
