@@ -45,8 +45,6 @@ def test_tdam_classification_demo_reports_both_protocols(demo_data,
     config = 'tdam/demo/tdam-r18_cls_demo.py'
     metrics = learn_and_test(config, tmp_path, 'accuracy/top1', 100.0,
                              'resnet50', LOSS_RATIO[config], MIN_TOP1)
-    assert 0.0 <= metrics['tdam/any_step_iou_filtered/top1'] <= 100.0, \
-        metrics
     assert metrics['tdam/final_step/top1'] == pytest.approx(
         metrics['accuracy/top1'])
     assert metrics['tdam/any_step_iou_filtered/top2'] >= \
@@ -89,10 +87,12 @@ def test_tdam_imagenet_recipe_on_real_photos(shared_data, tmp_path):
     run_tool('tools/test.py', cfg, work / 'epoch_1.pth', '--work-dir', work,
              '--metrics-out', out)
     metrics = json.loads(out.read_text())
-    for key in ('accuracy/top1', 'tdam/final_step/top1',
-                'tdam/any_step_iou_filtered/top1',
-                'tdam/any_step_iou_filtered/top2'):
-        assert 0.0 <= metrics[key] <= 100.0, metrics
+    # Both evaluators computed on the same predictions: the final step is
+    # the standard accuracy, and top-2 contains top-1.
+    assert metrics['tdam/final_step/top1'] == pytest.approx(
+        metrics['accuracy/top1'])
+    assert metrics['tdam/any_step_iou_filtered/top2'] >= \
+        metrics['tdam/any_step_iou_filtered/top1']
 
 
 @pytest.mark.parametrize('config', [
