@@ -266,6 +266,7 @@ def run_train(argv: Optional[Sequence[str]] = None) -> None:
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     runner = build_runner(prepare_train_cfg(args))
     runner.train()
+    del runner  # free the DDP wrapper before its process group goes
     teardown_distributed()
 
 
@@ -284,6 +285,7 @@ def run_test(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
             json.dump({k: _jsonable(v) for k, v in metrics.items()}, f,
                       indent=2)
         print(f'td_plugins: test metrics written to {path}')
+    del runner  # free the DDP wrapper before its process group goes
     teardown_distributed()
     return metrics
 

@@ -9,12 +9,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-import torch.distributed as dist
 import torch.nn as nn
 from mmengine.config import Config
 
 from conftest import REPO
-from ddp_equivalence import free_port, init_gloo, spawn
+from ddp_equivalence import free_port, init_gloo, leave_gloo, spawn
 from td_plugins.engine import (DistBNReduceHook, TimmCosineLR,
                                distribute_bn_stats)
 
@@ -91,26 +90,27 @@ def _small_net() -> nn.Module:
                          nn.Conv2d(4, 5, 1), nn.BatchNorm2d(5))
 
 
+def _reduce_after_three_steps(rank: int, mode: str, out_dir: str) -> None:
+    model = _small_net()
+    ddp = nn.parallel.DistributedDataParallel(model, broadcast_buffers=False)
+    gen = torch.Generator().manual_seed(100 + rank)  # different data
+    ddp.train()
+    for _ in range(3):
+        ddp(torch.randn(4, 3, 8, 8, generator=gen) * (1 + rank)).sum() \
+            .backward()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    hook = DistBNReduceHook(mode=mode)
+    hook.after_train_epoch(SimpleNamespace(model=ddp))
+    after = model.state_dict()
+    torch.save({'before': before, 'after': after},
+               os.path.join(out_dir, f'rank{rank}.pth'))
+
+
 def _worker(rank: int, world_size: int, port: int, mode: str,
             out_dir: str) -> None:
     init_gloo(rank, world_size, port)
-    try:
-        model = _small_net()
-        ddp = nn.parallel.DistributedDataParallel(model,
-                                                  broadcast_buffers=False)
-        gen = torch.Generator().manual_seed(100 + rank)  # different data
-        ddp.train()
-        for _ in range(3):
-            ddp(torch.randn(4, 3, 8, 8, generator=gen) * (1 + rank)).sum() \
-                .backward()
-        before = {k: v.clone() for k, v in model.state_dict().items()}
-        hook = DistBNReduceHook(mode=mode)
-        hook.after_train_epoch(SimpleNamespace(model=ddp))
-        after = model.state_dict()
-        torch.save({'before': before, 'after': after},
-                   os.path.join(out_dir, f'rank{rank}.pth'))
-    finally:
-        dist.destroy_process_group()
+    _reduce_after_three_steps(rank, mode, out_dir)  # its DDP is freed here
+    leave_gloo()
 
 
 @pytest.mark.parametrize('mode', ['reduce', 'broadcast'])
