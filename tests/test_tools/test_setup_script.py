@@ -1,4 +1,5 @@
 """scripts/setup.sh (idempotent) and the mmaction2 drn fix it applies."""
+import re
 import subprocess
 import sys
 import time
@@ -71,7 +72,11 @@ def test_second_setup_run_does_nothing_quickly():
                           capture_output=True, text=True, check=True)
     elapsed = time.monotonic() - start
     steps = [line for line in proc.stdout.splitlines()
-             if line.startswith('[setup ')]
+             if re.match(r'\[setup +\d+\]', line)]
     assert len(steps) >= 10
     assert all(line.endswith('already done') for line in steps), steps
+    # the mmcv ops choice is said, and what the installed build has
+    assert re.search(r'^\[setup\] mmcv ops: (cpu|cuda) \(', proc.stdout, re.M)
+    assert re.search(r'^\[setup\] mmcv ops installed: (CPU only|compiled with '
+                     r'CUDA \d+\.\d+)', proc.stdout, re.M), proc.stdout
     assert elapsed < 90, elapsed
