@@ -13,7 +13,7 @@ _build_progress() {  # LOG
   local file count
   file=$(grep -aoE '[^ "'\'']+\.(cu|cpp|cc)([ "'\'']|$)' "$1" 2>/dev/null | tail -n 1 \
     | tr -d ' "'\''' | sed 's#.*/mmcv/#mmcv/#')
-  count=$(grep -aoE '^\[[0-9]+/[0-9]+\]' "$1" 2>/dev/null | tail -n 1)
+  count=$(grep -aoE '^ *\[[0-9]+/[0-9]+\]' "$1" 2>/dev/null | tail -n 1 | tr -d ' ')  # pip -v indents
   printf '%s%s' "${count:+$count }" "${file:-(no compiled file in the log yet)}"
 }
 

@@ -178,7 +178,7 @@ def test_long_step_prints_a_heartbeat_with_the_last_compiled_file(tmp_path):
     log = tmp_path / 'logs'
     log.mkdir()
     install = ("echo '[3/97] /usr/bin/c++ -c /tmp/pip-x/mmcv/ops/csrc/pytorch/"
-               "nms.cpp -o nms.o'; sleep 1.6; echo '[4/97] nvcc -c "
+               "nms.cpp -o nms.o'; sleep 1.6; echo '  [4/97] nvcc -c "
                "/tmp/pip-x/mmcv/ops/csrc/pytorch/cuda/nms_cuda.cu -o n.o'; "
                "sleep 1.6")
     script = (f'ROOT={tmp_path}; PY=/bin/false; LOG_DIR={log}; '
