@@ -41,13 +41,57 @@ def _step(msg: str) -> None:
     print(f'\n[demo] {msg}', flush=True)
 
 
-def _make_data() -> None:
-    path = REPO / 'tools' / 'misc' / 'make_demo_data.py'
-    spec = importlib.util.spec_from_file_location('make_demo_data', path)
+def _tool(relpath: str):
+    """Import one of the repo's tools as a module."""
+    path = REPO / relpath
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
-    module.make_demo_data(str(REPO / 'data' / 'demo'), seed=0)
+    return module
+
+
+def _make_data() -> None:
+    _tool('tools/misc/make_demo_data.py').make_demo_data(
+        str(REPO / 'data' / 'demo'), seed=0)
+
+
+def _has_tdaf(config: str) -> bool:
+    from mmengine.config import Config
+    return 'td_plugins.TDAF' in str(Config.fromfile(str(REPO / config)).model)
+
+
+def _anar_contrast(config: str, checkpoint: str, work_dir: Path,
+                   options: List[str], tag: str) -> Dict[str, dict]:
+    """Per flow, the mean ANAR mask inside vs outside the val images' boxes
+    (tools/analysis_tools/anar_contrast.py); {} without a TDAF backbone."""
+    if not _has_tdaf(config):
+        return {}
+    from mmengine.config import Config, DictAction
+    tool = _tool('tools/analysis_tools/anar_contrast.py')
+    cfg = Config.fromfile(str(REPO / config))
+    if options:
+        parser = argparse.ArgumentParser()
+        parser.add_argument('--o', nargs='+', action=DictAction)
+        cfg.merge_from_dict(parser.parse_args(['--o', *options]).o)
+    cfg.work_dir = str(work_dir / f'contrast_{tag}')
+    result = tool.measure(cfg, checkpoint or None)
+    (work_dir / f'anar_contrast_{tag}.json').write_text(
+        json.dumps(result, indent=2))
+    print(tool.format_table(result))
+    return result['per_flow']
+
+
+def _draw_detections(config: str, checkpoint: str, work_dir: Path) -> str:
+    """The trained detector's boxes beside the ground truth on 4 val images
+    (mmdet's DetLocalVisualizer, tools/visualization/draw_detections.py)."""
+    out = work_dir / 'detections'
+    tool = _tool('tools/visualization/draw_detections.py')
+    paths = tool.draw(str(REPO / config), checkpoint, str(out), num_images=4,
+                      score_thr=0.3)
+    print(f'[demo] detections (ground truth left, predictions with score '
+          f'>= 0.3 right): {", ".join(paths)}')
+    return str(out)
 
 
 def _evaluate_untrained(config: str, work_dir: Path,
@@ -120,6 +164,8 @@ def main() -> None:
 
     _step('2/5 evaluating the untrained model')
     before = _evaluate_untrained(args.config, work_dir, options)
+    contrast_before = _anar_contrast(args.config, '', work_dir, options,
+                                     'untrained')
 
     _step('3/5 training on the CPU')
     extra = ['--cfg-options', *options] if options else []
@@ -134,13 +180,19 @@ def main() -> None:
           '--metrics-out', str(metrics_file), *extra])
     after = json.loads(metrics_file.read_text())
 
-    _step('5/5 attention maps')
+    _step('5/5 attention maps and detections')
+    contrast_after = _anar_contrast(args.config, last, work_dir, options,
+                                    'trained')
     picture = _draw_attention(args.config, last, work_dir)
+    detections = _draw_detections(args.config, last, work_dir)
 
     summary = dict(config=args.config, checkpoint=last, attention=picture,
+                   detections=detections,
                    minutes=round((time.time() - start) / 60, 2),
                    untrained={k: before.get(k) for k in KEYS},
-                   trained={k: after.get(k) for k in KEYS})
+                   trained={k: after.get(k) for k in KEYS},
+                   anar_contrast=dict(untrained=contrast_before,
+                                      trained=contrast_after))
     (work_dir / 'summary.json').write_text(json.dumps(summary, indent=2))
     print('\n[demo] COCO bbox results on the demo val set '
           f'({summary["minutes"]} min in all)')
@@ -148,6 +200,15 @@ def main() -> None:
     for key in KEYS:
         print(f'  {key:<20}{before.get(key, float("nan")):>10.3f}'
               f'{after.get(key, float("nan")):>10.3f}')
+    if contrast_after:
+        print('[demo] mean ANAR mask inside vs outside the ground-truth '
+              'boxes, per flow (mean over the gated stages)')
+        print(f'  {"flow":<6}{"untrained":>22}{"trained":>22}')
+        for flow, a in contrast_after.items():
+            b = contrast_before[flow]
+            print(f'  {flow:<6}'
+                  f'{b["inside"]:>8.3f} {b["outside"]:.3f} {b["contrast"]:+.3f}'
+                  f'{a["inside"]:>8.3f} {a["outside"]:.3f} {a["contrast"]:+.3f}')
     print(f'[demo] checkpoint: {last}')
     if picture:
         print(f'[demo] attention maps: {picture}')
