@@ -145,7 +145,7 @@ def test_generator_writes_the_committed_entry(method, name):
     assert entry == _models()[name]
     if name.startswith('tdam-joint-t2m1_resnet50'):
         md = entry['Metadata']
-        assert 4.55e9 <= md['FLOPs (all tops computed)'] <= 4.59e9
+        assert 4.55e9 <= md['FLOPs All Tops Computed'] <= 4.59e9
         assert md['Parameters'] == 27_645_992
 
 

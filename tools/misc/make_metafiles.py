@@ -14,8 +14,10 @@ models of the zoo), and ``configs/fcos_tdaf_r50.py`` (TDAF), one entry:
   config's evaluation crop or resize; CIFAR 32x32), a 1333x800 image padded
   as the config pads it for detection, 256x192 pose, one 16-frame
   validation clip for video); TDAM ResNets also get
-  ``FLOPs (all tops computed)``, the official computation order the paper's
-  FLOPs use; ``Training Data``, ``Architecture``, ``Epochs``,
+  ``FLOPs All Tops Computed``, the official computation order the paper's
+  FLOPs use (no parentheses in a key: ``mim search`` reads a key's last
+  word as its unit when the key has a ``(``); ``Training Data``,
+  ``Architecture``, ``Epochs``,
   ``Batch Size`` (GPUs x per-GPU batch, where the name says it);
 * ``Results``: the numbers **the paper reports** for exactly that setting
   (each result says so in ``Source``; the model says it in
@@ -288,7 +290,7 @@ def model_entry(config: Path, root: Path, method: str) -> dict:
         full = config_complexity(copy.deepcopy(cfg), cfg_options={
             'model.backbone.pool_early_tops': False})
         if full.macs != result.macs:
-            metadata['FLOPs (all tops computed)'] = int(full.macs)
+            metadata['FLOPs All Tops Computed'] = int(full.macs)
     entry = {
         'Name': name,
         'In Collection': COLLECTIONS[method]['Name'],
