@@ -38,6 +38,11 @@ it and writes, for every attention method the *built model* contains:
   probabilities and the predicted class. Without that tool "TNet not
   available" is printed and TNet is skipped.
 
+TDAF and AW are recorded in one ``mode='tensor'`` forward of the whole
+model; a detector gets data samples with the image's metadata (a two-stage
+detector's RPN needs them). A config whose model has none of the methods is
+refused with a one-line message (exit status 1) and nothing is written.
+
 Every map (TDAM, TDAF, AW) is stretched to its own range (printed in the
 title) and drawn in the JET colours over the image at the model's input
 size (the image itself, or ``--shape H W``; a detector's padding is cut
@@ -422,8 +427,9 @@ def tnet_panels(model: nn.Module, image: np.ndarray,
         if not panels:
             title = f'{title}; class {name} ' \
                 f'{float(sample.pred_score[label]):.2f}'
-        panels.append((title, _title(draw(image, boxes[keep],
-                                          levels[keep].tolist()), title)))
+        # Boxes over the title band, so that none is dimmed by it.
+        panels.append((title, draw(_title(image, title), boxes[keep],
+                                   levels[keep].tolist())))
     return panels
 
 
@@ -446,14 +452,35 @@ def detect_methods(model: nn.Module) -> List[str]:
     return found
 
 
+def tensor_data_samples(x: torch.Tensor, scope: str,
+                        img_shape: Optional[Tuple[int, int]] = None
+                        ) -> Optional[list]:
+    """The ``data_samples`` of a ``mode='tensor'`` forward of ``x``: for
+    mmdet, one ``DetDataSample`` per image with the metadata the test
+    pipeline and data preprocessor would give (a two-stage detector's RPN
+    proposes boxes inside ``img_shape`` before its RoI head runs); None for
+    the other scopes, whose tensor forward does not read them.
+    ``img_shape`` is the image's size before padding (default: ``x``'s)."""
+    if scope != 'mmdet':
+        return None
+    from mmdet.structures import DetDataSample
+    padded = tuple(int(s) for s in x.shape[-2:])
+    shape = tuple(int(s) for s in img_shape) if img_shape else padded
+    meta = dict(img_shape=shape, ori_shape=shape, pad_shape=padded,
+                batch_input_shape=padded, scale_factor=(1.0, 1.0))
+    return [DetDataSample(metainfo=meta) for _ in range(x.shape[0])]
+
+
 def collect_maps(model: nn.Module, x: torch.Tensor, methods: Sequence[str],
                  scope: str = 'mmengine',
-                 classes: Optional[Sequence[str]] = None
+                 classes: Optional[Sequence[str]] = None,
+                 img_shape: Optional[Tuple[int, int]] = None
                  ) -> Dict[str, List[Map]]:
     """The maps of each method in ``methods`` (not TNet) for the input
-    ``x`` (from :func:`prepare_input`). TDAF and AW come from one forward
-    of the whole model (``mode='tensor'``), TDAM from the backbone's
-    ``forward_steps`` with gradients."""
+    ``x`` (from :func:`prepare_input`; ``img_shape`` its size before
+    padding). TDAF and AW come from one forward of the whole model
+    (``mode='tensor'``, data samples from :func:`tensor_data_samples`),
+    TDAM from the backbone's ``forward_steps`` with gradients."""
     from td_plugins.models.layers import R2DNS
     maps: Dict[str, List[Map]] = {}
     r2dns = [m for m in model.modules() if isinstance(m, R2DNS)] \
@@ -464,7 +491,8 @@ def collect_maps(model: nn.Module, x: torch.Tensor, methods: Sequence[str],
     try:
         if r2dns or aw is not None:
             with torch.no_grad():
-                model(x, data_samples=None, mode='tensor')
+                model(x, data_samples=tensor_data_samples(
+                    x, scope, img_shape), mode='tensor')
     finally:
         for m in r2dns:
             m.record_attention = False
@@ -506,7 +534,7 @@ def visualize(image_path: str, config: str, out_dir: str,
     padded = tuple(x.shape[-2:])
     classes = meta.get('dataset_meta', {}).get('classes') or cfg.get(
         'test_dataloader', {}).get('dataset', {}).get('classes')
-    maps = collect_maps(model, x, methods, scope, classes)
+    maps = collect_maps(model, x, methods, scope, classes, image.shape[:2])
 
     rows: Dict[str, List[Panel]] = {}
     for method in methods:
