@@ -132,4 +132,8 @@ step "td_plugins (editable) + test tools" \
 step "optional: onnx + onnxruntime" \
   "$(has 'import os, onnx, onnxruntime; pins=dict(l.strip().split("==") for l in open(os.environ["TD_PLUGINS_ROOT"]+"/requirements/optional.txt") if "==" in l and not l.startswith("#")); assert pins=={"onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}, pins')" \
   "$PIP -r '$ROOT/requirements/optional.txt'"
+# openmim (mim train/test/search on an installed td_plugins) and build (the wheel test).
+# --no-deps: openmim requires opendatalab, whose openxlab pins setuptools~=60.2 and would
+# downgrade the stack; mim uses it only for 'mim download --dataset' (docs/packaging.md).
+step "optional: openmim 0.3.9 + build" "$(has 'import build, mim.version as v; assert v.__version__=="0.3.9"')" "$PIP --no-deps -r '$ROOT/requirements/mim.txt'"
 echo "[setup] ready: $VENV"
