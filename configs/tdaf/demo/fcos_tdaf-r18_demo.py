@@ -16,5 +16,9 @@ model = dict(
         anar=3,
         out_indices=(0, 1, 2, 3),
         frozen_stages=-1,
-        norm_eval=False),
+        norm_eval=False,
+        # From scratch: Kaiming (fan_in) ANAR last convs, not the identity
+        # start meant for pretrained weights, whose 0.5 masks barely moved in
+        # 300 iterations (docs/tdaf.md, "ANAR init").
+        zero_init_anar=False),
     neck=dict(in_channels=[64, 128, 256, 512]))

@@ -68,8 +68,10 @@ class TDAFResNet(TorchvisionStagesMixin, BaseModule):
         with_cp (bool): Checkpoint every block (its flow captured; running
             statistics updated once). Defaults to False.
         zero_init_anar (bool): Constant 0.5 masks at init, i.e. the plain
-            ResNet's function; ``init_weights()`` keeps it after a
-            non-pretrained ``init_cfg``. Defaults to True.
+            ResNet's function (the start for pretrained weights);
+            ``init_weights()`` keeps it after a non-pretrained ``init_cfg``.
+            False: the ANARs' last conv Kaiming ``fan_in`` too, for training
+            from scratch. Defaults to True.
         groups (int): Groups of the 3x3 convolutions of a Bottleneck; with
             ``width_per_group`` this gives ResNeXt (e.g. 32 and 4 for
             ResNeXt-50 32x4d, torchvision's layout). BasicBlock depths take

@@ -110,8 +110,9 @@ def tdaf_resnet3d_class() -> type:
             eta (float): Half-scale residual weight. Defaults to 0.5.
             dsf (str): ``'avg_pool'`` or ``'linear'``. Defaults to
                 ``'avg_pool'``.
-            zero_init_anar (bool): Start as the plain ResNet3d. Defaults to
-                True.
+            zero_init_anar (bool): Start as the plain ResNet3d (for
+                pretrained weights); False: Kaiming ``fan_in`` ANAR last
+                convs (from scratch). Defaults to True.
             anar_norm_eval (bool): Under ``norm_eval``, freeze the ANARs'
                 norms too. Defaults to False.
             **kwargs: ``mmaction.models.ResNet3d`` arguments; ``norm_cfg``

@@ -48,7 +48,8 @@ def tdaf_heatmap_head_class() -> type:
             eta (float): Half-scale residual weight. Defaults to 0.5.
             dsf (str): ``'avg_pool'`` or ``'linear'``. Defaults to
                 ``'avg_pool'``.
-            zero_init_anar (bool): Start as the plain head. Defaults to True.
+            zero_init_anar (bool): Start as the plain head; False: Kaiming
+                ``fan_in`` ANAR last convs (from scratch). Defaults to True.
             **kwargs: ``mmpose.models.heads.HeatmapHead`` arguments; there
                 must be deconvolution layers (``deconv_out_channels``).
 

@@ -33,7 +33,13 @@ Choices where the paper is silent (``shared/spec/methods.md`` section 2.2):
 * Convolutions carry no bias (a BN follows) except the last 1x1.
 * ``zero_init_last`` (default True) zero-initialises the last 1x1, so the
   mask starts at sigmoid(0) = 0.5 everywhere and ``h * (g + 0.5) = h``: an
-  untrained TDAF network computes what its plain network computes.
+  untrained TDAF network computes what its plain network computes. That is
+  the start for loading pretrained weights. From scratch the paper
+  initialises every parameter with Kaiming's method (section 4.1);
+  ``zero_init_last=False`` does that for the last 1x1 too, in ``fan_in``
+  mode: it has one output channel, so ``fan_out`` would give its weights
+  std sqrt(2) and saturate the sigmoid, while ``fan_in`` starts the mask
+  logits at unit scale (docs/tdaf.md, "ANAR init").
 * ``norm_layer`` is a callable ``(channels) -> nn.Module``; TDAF passes
   multi-flow BN, and R2DNS passes the flow whose features the ANAR reads
   (``anar(x, flow=k)``; norms that take no flow are called as ``norm(y)``).
@@ -87,8 +93,9 @@ class ANAR(nn.Module):
             the time axis is up-sampled too). Defaults to 2.
         norm_layer (callable, optional): ``channels -> nn.Module``; defaults
             to ``nn.BatchNorm2d`` / ``nn.BatchNorm3d``.
-        zero_init_last (bool): Start with a constant 0.5 mask (see the module
-            docstring). Defaults to True.
+        zero_init_last (bool): Start with a constant 0.5 mask (for
+            pretrained weights); False: Kaiming ``fan_in`` (from scratch; see
+            the module docstring). Defaults to True.
         min_channels (int): Lower bound of every hidden width. Defaults to 1.
 
     Example:
@@ -152,8 +159,8 @@ class ANAR(nn.Module):
         self.reset_parameters(zero_init_last)
 
     def reset_parameters(self, zero_init_last: bool = True) -> None:
-        """Kaiming init (the paper's section 4.1); optionally a zero last
-        layer, which gives a constant 0.5 mask."""
+        """Kaiming init (the paper's section 4.1); the last layer zero (a
+        constant 0.5 mask) or Kaiming ``fan_in`` (from scratch)."""
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d,
                               nn.ConvTranspose3d)):
@@ -162,7 +169,8 @@ class ANAR(nn.Module):
         if zero_init_last:
             nn.init.zeros_(self.last.weight)
         else:
-            nn.init.normal_(self.last.weight, std=0.01)
+            nn.init.kaiming_normal_(self.last.weight, mode='fan_in',
+                                    nonlinearity='relu')
         nn.init.zeros_(self.last.bias)
 
     def forward(self, x: torch.Tensor,

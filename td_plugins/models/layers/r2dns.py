@@ -97,7 +97,8 @@ class R2DNS(nn.Module):
             ANARs; defaults to multi-flow BN with ``num_flows`` flows.
         zero_init_anar (bool): Zero-init each ANAR's last conv, so that the
             untrained structure computes exactly the plain network on the
-            full-resolution input. Defaults to True.
+            full-resolution input (for pretrained weights); False: Kaiming
+            ``fan_in`` there too (from scratch). Defaults to True.
 
     Example:
         >>> import torch, torch.nn as nn
