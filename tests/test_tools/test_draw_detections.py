@@ -36,3 +36,16 @@ def test_ground_truth_beside_predictions(demo_data, tmp_path):
         assert np.abs(right - image).mean() < 2
         # ... the left one has the ground-truth boxes drawn on it
         assert (np.abs(left - image).max(axis=2) > 60).sum() > 50
+    # per_object: each image's N best boxes for its N objects, whatever
+    # their scores (the untrained model's lie below the config's test
+    # score_thr, so a child config keeps all): the right half has boxes too
+    child = tmp_path / 'keep_all.py'
+    child.write_text(f"_base_ = '{CONFIG}'\n"
+                     "model = dict(test_cfg=dict(score_thr=0.0))\n")
+    drawn = tool.draw(str(child), str(ckpt), str(tmp_path / 'best'),
+                      num_images=1, per_object=True)
+    picture = mmcv.imread(drawn[0], channel_order='rgb').astype(int)
+    image = mmcv.imread(str(demo_data / 'coco_det' / 'val' / '000001.jpg'),
+                        channel_order='rgb').astype(int)
+    w = image.shape[1]
+    assert (np.abs(picture[:, w:] - image).max(axis=2) > 60).sum() > 50

@@ -83,14 +83,15 @@ def _anar_contrast(config: str, checkpoint: str, work_dir: Path,
 
 
 def _draw_detections(config: str, checkpoint: str, work_dir: Path) -> str:
-    """The trained detector's boxes beside the ground truth on 4 val images
-    (mmdet's DetLocalVisualizer, tools/visualization/draw_detections.py)."""
+    """The trained detector's best boxes (as many as objects) beside the
+    ground truth on 4 val images (mmdet's DetLocalVisualizer,
+    tools/visualization/draw_detections.py)."""
     out = work_dir / 'detections'
     tool = _tool('tools/visualization/draw_detections.py')
     paths = tool.draw(str(REPO / config), checkpoint, str(out), num_images=4,
-                      score_thr=0.3)
-    print(f'[demo] detections (ground truth left, predictions with score '
-          f'>= 0.3 right): {", ".join(paths)}')
+                      per_object=True)
+    print(f'[demo] detections (ground truth left; right, the detector\'s N '
+          f'best boxes for N objects, with their scores): {", ".join(paths)}')
     return str(out)
 
 

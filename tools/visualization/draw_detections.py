@@ -3,10 +3,13 @@ mmdet's own ``DetLocalVisualizer`` (ground truth left, predictions right).
 
 The images and their ground truth come from the config's ``test_dataloader``
 dataset (a COCO-style annotation file); the predictions from
-``mmdet.apis.inference_detector`` with the checkpoint.
+``mmdet.apis.inference_detector`` with the checkpoint. ``--per-object``
+draws, instead of the boxes above ``--score-thr``, each image's N
+highest-scoring boxes for its N ground-truth objects (a briefly trained
+detector's scores can all lie below a usual threshold).
 
 Usage: python tools/visualization/draw_detections.py CONFIG CHECKPOINT
-       [--out-dir DIR] [--num-images N] [--score-thr T]
+       [--out-dir DIR] [--num-images N] [--score-thr T] [--per-object]
 """
 import argparse
 import sys
@@ -17,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def draw(config: str, checkpoint: str, out_dir: str, num_images: int = 4,
-         score_thr: float = 0.3) -> List[str]:
+         score_thr: float = 0.3, per_object: bool = False) -> List[str]:
     """Write ``num_images`` pictures to ``out_dir``; return their paths."""
     import mmcv
     import torch
@@ -51,9 +54,15 @@ def draw(config: str, checkpoint: str, out_dir: str, num_images: int = 4,
         gt.labels = torch.tensor([i['bbox_label'] for i in info['instances']],
                                  dtype=torch.long)
         result.gt_instances = gt
+        thr = score_thr
+        if per_object:
+            pred = result.pred_instances
+            order = pred.scores.argsort(descending=True)[:len(gt)]
+            result.pred_instances = pred[order]
+            thr = 0.0
         path = out / f'{Path(info["img_path"]).stem}.png'
         visualizer.add_datasample(path.stem, image, result, draw_gt=True,
-                                  draw_pred=True, pred_score_thr=score_thr,
+                                  draw_pred=True, pred_score_thr=thr,
                                   out_file=str(path))
         written.append(str(path))
     return written
@@ -66,9 +75,11 @@ def main(argv=None) -> None:
     parser.add_argument('--out-dir', default='work_dirs/detections')
     parser.add_argument('--num-images', type=int, default=4)
     parser.add_argument('--score-thr', type=float, default=0.3)
+    parser.add_argument('--per-object', action='store_true',
+                        help='the N best boxes for N ground-truth objects')
     args = parser.parse_args(argv)
     for path in draw(args.config, args.checkpoint, args.out_dir,
-                     args.num_images, args.score_thr):
+                     args.num_images, args.score_thr, args.per_object):
         print(path)
 
 
