@@ -35,6 +35,8 @@ def test_accumulate_separates_inside_from_outside():
 def test_identity_init_gives_uniform_masks_and_a_checkpoint_is_read(
         demo_data, tmp_path):
     cfg = Config.fromfile(str(CONFIG))
+    cfg.model.backbone.zero_init_anar = True  # the identity start (the
+    # demo trains from scratch with Kaiming ANARs, zero_init_anar=False)
     cfg.work_dir = str(tmp_path / 'w')
     cfg.test_dataloader.num_workers = 0
     cfg.test_dataloader.persistent_workers = False
