@@ -56,6 +56,17 @@ def _make_data() -> None:
         str(REPO / 'data' / 'demo'), seed=0)
 
 
+def _load_config(config: str, options: List[str]):
+    """The config with ``--cfg-options``-style ``k=v`` overrides merged."""
+    from mmengine.config import Config, DictAction
+    cfg = Config.fromfile(str(REPO / config))
+    if options:
+        parser = argparse.ArgumentParser()
+        parser.add_argument('--o', nargs='+', action=DictAction)
+        cfg.merge_from_dict(parser.parse_args(['--o', *options]).o)
+    return cfg
+
+
 def _has_tdaf(config: str) -> bool:
     from mmengine.config import Config
     return 'td_plugins.TDAF' in str(Config.fromfile(str(REPO / config)).model)
@@ -67,13 +78,8 @@ def _anar_contrast(config: str, checkpoint: str, work_dir: Path,
     (tools/analysis_tools/anar_contrast.py); {} without a TDAF backbone."""
     if not _has_tdaf(config):
         return {}
-    from mmengine.config import Config, DictAction
     tool = _tool('tools/analysis_tools/anar_contrast.py')
-    cfg = Config.fromfile(str(REPO / config))
-    if options:
-        parser = argparse.ArgumentParser()
-        parser.add_argument('--o', nargs='+', action=DictAction)
-        cfg.merge_from_dict(parser.parse_args(['--o', *options]).o)
+    cfg = _load_config(config, options)
     cfg.work_dir = str(work_dir / f'contrast_{tag}')
     result = tool.measure(cfg, checkpoint or None)
     (work_dir / f'anar_contrast_{tag}.json').write_text(
@@ -97,15 +103,10 @@ def _draw_detections(config: str, checkpoint: str, work_dir: Path) -> str:
 
 def _evaluate_untrained(config: str, work_dir: Path,
                         options: List[str]) -> Dict[str, float]:
-    from mmengine.config import Config, DictAction
     from mmengine.runner import Runner
 
     import td_plugins  # noqa: F401
-    cfg = Config.fromfile(str(REPO / config))
-    if options:
-        parser = argparse.ArgumentParser()
-        parser.add_argument('--o', nargs='+', action=DictAction)
-        cfg.merge_from_dict(parser.parse_args(['--o', *options]).o)
+    cfg = _load_config(config, options)
     cfg.work_dir = str(work_dir / 'untrained')
     # An untrained detector may score no box above score_thr, and mmdet's
     # CocoMetric then reports nothing at all; keep every box so that the
