@@ -26,7 +26,7 @@ LOSS_RATIO = {
 ])
 def test_aw_fpn_detection_demo_variant(config, family, pre_attention,
                                        demo_data, tmp_path):
-    metrics = learn_and_test(config, tmp_path, 'coco/bbox_mAP', 1.0, family,
+    metrics = learn_and_test(config, tmp_path, 'coco/bbox_mAP', family,
                              LOSS_RATIO[config])
     # AP at IoU 0.5 bounds the mean over 0.5:0.95 (both computed).
     assert metrics['coco/bbox_mAP_50'] >= metrics['coco/bbox_mAP'], metrics

@@ -46,7 +46,7 @@ def test_canonical_fcos_tdaf_config_trains_on_coco_mini(shared_data,
     ('tdaf/demo/faster-rcnn_tdaf-r50_demo.py', 'faster_rcnn'),
 ])
 def test_tdaf_demo_variant(config, family, demo_data, tmp_path):
-    learn_and_test(config, tmp_path, 'coco/bbox_mAP', 1.0, family,
+    learn_and_test(config, tmp_path, 'coco/bbox_mAP', family,
                    LOSS_RATIO[config])
 
 
@@ -58,5 +58,5 @@ def test_tdaf_demo_variant(config, family, demo_data, tmp_path):
 ])
 def test_tdaf_3d_and_pose_demo_variants(config, key, family, min_metric,
                                         demo_data, tmp_path):
-    learn_and_test(config, tmp_path, key, 1.0, family, LOSS_RATIO[config],
+    learn_and_test(config, tmp_path, key, family, LOSS_RATIO[config],
                    min_metric)

@@ -30,20 +30,20 @@ MIN_TOP1 = 62.5
     ('tdam/demo/faster-rcnn_tdam-r50_demo.py', 'faster_rcnn'),
 ])
 def test_tdam_detection_demo_variant(config, family, demo_data, tmp_path):
-    learn_and_test(config, tmp_path, 'coco/bbox_mAP', 1.0, family,
+    learn_and_test(config, tmp_path, 'coco/bbox_mAP', family,
                    LOSS_RATIO[config])
 
 
 def test_tdam_pose_demo_variant(demo_data, tmp_path):
     config = 'tdam/demo/td-hm_tdam-r50_demo.py'
-    learn_and_test(config, tmp_path, 'coco/AP', 1.0, 'simplebaseline',
+    learn_and_test(config, tmp_path, 'coco/AP', 'simplebaseline',
                    LOSS_RATIO[config])
 
 
 def test_tdam_classification_demo_reports_both_protocols(demo_data,
                                                          tmp_path):
     config = 'tdam/demo/tdam-r18_cls_demo.py'
-    metrics = learn_and_test(config, tmp_path, 'accuracy/top1', 100.0,
+    metrics = learn_and_test(config, tmp_path, 'accuracy/top1',
                              'resnet50', LOSS_RATIO[config], MIN_TOP1)
     assert metrics['tdam/final_step/top1'] == pytest.approx(
         metrics['accuracy/top1'])
@@ -53,7 +53,7 @@ def test_tdam_classification_demo_reports_both_protocols(demo_data,
 
 def test_tdam_3d_action_demo_variant(demo_data, tmp_path):
     config = 'tdam/demo/tdam-resnet3d50_demo.py'
-    learn_and_test(config, tmp_path, 'acc/top1', 1.0, 'resnet3d50',
+    learn_and_test(config, tmp_path, 'acc/top1', 'resnet3d50',
                    LOSS_RATIO[config], None)
 
 

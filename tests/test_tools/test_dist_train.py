@@ -1,24 +1,20 @@
 """tools/dist_train.sh and dist_test.sh: 2 processes, gloo backend, CPU."""
 import json
 import re
-import socket
 import sys
 
+import pytest
+
 from conftest import run_tool
+from ddp_equivalence import free_port
 from td_plugins.utils import safe_torch_load
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 CONFIG = 'configs/baselines/demo/resnet50_demo.py'
 
 
 def _env() -> dict:
-    return dict(PORT=str(_free_port()), OMP_NUM_THREADS='1',
+    return dict(PORT=str(free_port()), OMP_NUM_THREADS='1',
                 PYTHON=sys.executable)
 
 
@@ -51,4 +47,11 @@ def test_two_process_ddp_trains_and_evaluates(demo_data, tmp_path):
              'test_dataloader.persistent_workers=False', env=_env(),
              timeout=600)
     metrics = json.loads(out.read_text())
-    assert 0.0 <= metrics['accuracy/top1'] <= 100.0
+    # ... and equals one process's evaluation of the same checkpoint
+    single = tmp_path / 'metrics_single.json'
+    run_tool('tools/test.py', CONFIG, tmp_path / 'iter_2.pth', '--work-dir',
+             tmp_path / 'single', '--metrics-out', single, '--cfg-options',
+             'test_dataloader.num_workers=0',
+             'test_dataloader.persistent_workers=False', timeout=600)
+    assert metrics['accuracy/top1'] == pytest.approx(
+        json.loads(single.read_text())['accuracy/top1'], abs=1e-9), metrics

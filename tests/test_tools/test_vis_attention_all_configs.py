@@ -136,8 +136,6 @@ def check_map(method: str, title: str, attention: torch.Tensor) -> None:
     lo, hi = float(a.min()), float(a.max())
     assert hi - lo > 1e-6 * max(abs(hi), abs(lo)) and hi > lo, \
         f'{title}: constant map ({lo}, {hi})'
-    if method == 'tdaf':
-        assert 0 <= lo and hi <= 1, f'{title}: mask outside [0, 1]'
     if method == 'tdam':
         assert a.shape[-2:] == tuple(-(-s // 32) for s in SHAPE), title
         if 'Grad-CAM' in title:
@@ -195,7 +193,10 @@ def test_config_is_drawn_or_refused(tool, image_path, config, tmp_path,
     image = cv2.imread(str(image_path))
     scope = cfg.get('default_scope', 'mmengine')
     x = tool.prepare_input(model, image, scope, FRAMES)
+    logits = record_anar_logits(model)
     maps = tool.collect_maps(model, x, methods, scope, None, SHAPE)
+    if 'tdaf' in maps:
+        check_tdaf_masks(maps['tdaf'], logits)
     for method, found in maps.items():
         assert found, f'{method}: no map'
         for title, attention in found:
@@ -214,6 +215,29 @@ def test_config_is_drawn_or_refused(tool, image_path, config, tmp_path,
         check_pictures(out, method, panels, image)
     if 'tnet' in methods:
         check_tnet(tool, model, image, out)
+
+
+def record_anar_logits(model) -> List[torch.Tensor]:
+    """Hook every ANAR's last conv: its logits, in call order."""
+    from td_plugins.models.layers import ANAR
+    logits: List[torch.Tensor] = []
+    for m in model.modules():
+        if isinstance(m, ANAR):
+            m.last.register_forward_hook(
+                lambda mod, inp, out: logits.append(out.detach()))
+    return logits
+
+
+def check_tdaf_masks(found, logits: List[torch.Tensor]) -> None:
+    """Each drawn TDAF map is the sigmoid of its ANAR's last-conv logits
+    (eq. 5's g), fitted to the gated stage's size, of the first image."""
+    from td_plugins.models.layers import ANAR
+    assert len(logits) >= len(found), (len(logits), len(found))
+    for (title, drawn), out in zip(found, logits[-len(found):]):
+        size = tuple(drawn.shape[-(out.dim() - 2):])
+        want = torch.sigmoid(ANAR._fit(out, size))[0, 0]
+        torch.testing.assert_close(drawn.detach().float().reshape(
+            want.shape), want.float(), rtol=1e-5, atol=1e-6, msg=title)
 
 
 def check_tnet(tool, model, image: np.ndarray, out: Path) -> None:
