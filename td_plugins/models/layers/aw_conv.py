@@ -119,7 +119,7 @@ def build_attn_norm(cfg: AttnNormCfg, channels: int) -> nn.Module:
 
     Example:
         >>> build_attn_norm(dict(type='GN', num_groups=1), 16)
-        GroupNorm(1, 16, eps=1e-05, affine=True)
+        GroupNorm(1, 16, eps=1e-05, affine=True...)
     """
     spec = check_attn_norm_cfg(cfg)
     if spec is None:

@@ -1,0 +1,68 @@
+"""Every docstring example under td_plugins/ runs as a doctest.
+
+One case per object with examples (id: its qualified name). A module that
+imports a codebase which is not installed is skipped with that reason; CI
+installs them all, so there nothing is skipped.
+"""
+import doctest
+import importlib
+import pkgutil
+from typing import List, Tuple
+
+import pytest
+
+import td_plugins
+from td_plugins.utils.codebases import DISTRIBUTIONS
+
+OPTIONFLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+
+
+def _module_names() -> List[str]:
+    names = [td_plugins.__name__]
+    for info in pkgutil.walk_packages(td_plugins.__path__,
+                                      prefix=td_plugins.__name__ + '.',
+                                      onerror=lambda name: None):
+        names.append(info.name)
+    return sorted(names)
+
+
+def _collect() -> List[Tuple[str, object]]:
+    """(id, doctest.DocTest or skip reason) for each example found."""
+    cases = []
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    for name in _module_names():
+        try:
+            module = importlib.import_module(name)
+        except ImportError as err:
+            missing = (getattr(err, 'name', None) or '').split('.')[0]
+            if missing in DISTRIBUTIONS:
+                cases.append((name, f'{name} needs {missing}, which is '
+                                    f'not installed'))
+                continue
+            raise
+        for test in finder.find(module, name):
+            if test.examples:
+                cases.append((test.name, test))
+    return cases
+
+
+CASES = _collect()
+
+
+def test_examples_are_found():
+    assert sum(not isinstance(c, str) for _, c in CASES) > 0
+
+
+@pytest.mark.parametrize('case', [c for _, c in CASES],
+                         ids=[i for i, _ in CASES])
+def test_doctest(case):
+    if isinstance(case, str):
+        pytest.skip(case)
+    runner = doctest.DocTestRunner(optionflags=OPTIONFLAGS)
+    report: List[str] = []
+    case.globs = dict(case.globs)  # a fresh namespace for each run
+    result = runner.run(case, out=report.append, clear_globs=True)
+    if result.failed:
+        pytest.fail(f'{result.failed} of {result.attempted} examples of '
+                    f'{case.name} failed:\n' + ''.join(report),
+                    pytrace=False)
