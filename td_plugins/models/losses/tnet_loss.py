@@ -1,51 +1,8 @@
 """``td_plugins.TNetLoss``: TNet's training objective as the official code.
 
-Papadopoulos, Korus and Memon, "Hard-Attention for Scalable Image
-Classification" (NeurIPS 2021), section 4 (eqs. 1-3: REINFORCE with a
-baseline and per-feature regularisation), in the form of the official
-``compute_total_loss`` (``ImageNet/train.py``, ``fMoW/train.py``;
-``shared/spec/methods.md`` sections 4.4 and 4.6). With B images, R the
-0/1 top-1 correctness of the final logits, R_k that of the same classifier
-applied to the k-th positional-encoded feature alone, log pi the sum of the
-log-probabilities of every selected location (all levels) and log pi_k the
-log-probability of the location feature k came from::
-
-    loss_ce                = lc * mean_B CE(logits, y)
-    loss_reinforce         = lf * lr * mean_B (R - b) * (-log pi)
-    loss_perfeat_ce        = (1 - lc) / (N * B)
-                             * sum_B sum_{k < N} CE(fc(f'_k), y)
-    loss_perfeat_reinforce = lf * (1 - lr) / ((N - 1) * B)
-                             * sum_B sum_{1 <= k < N} (R_k - b) * (-log pi_k)
-
-``(R - b)`` carries no gradient. N counts every feature of the levels up to
-``perfeat_cap`` *including* the level-1 (whole image) feature, which the
-paper's eq. 3b leaves out (spec 4.6 item 4). After the terms are computed
-(with the old b), the baseline, one scalar buffer saved in the state dict,
-is updated in training mode::
-
-    b <- decay * b + (1 - decay) * [lr * mean(R) + (1 - lr) * mean_k(R_k)]
-
-(spec 4.6 item 3; init 0.5, decay 0.9). Under ``torch.distributed`` the
-update is averaged over the processes, as the official ``MEAN``-aggregated
-variable. With one level (no location attended) only ``loss_ce`` remains and
-b is left alone, as the official code.
-
-Soft targets (``labels`` ``[B, C]``, mmpretrain's ``gt_score`` after Mixup
-or CutMix; the official code has neither, its labels are class indices):
-the CE terms use the target distribution q, and the reward of a prediction
-is ``R = q[argmax logits]`` (``R_k`` likewise per feature), the expected
-top-1 correctness when the label is drawn from q. For one-hot q this is the
-0/1 reward above, so hard labels and their one-hot scores give the same
-loss. With Mixup ``q = lam * e_a + (1 - lam) * e_b``: R is lam for class
-a, 1 - lam for b, 0 otherwise.
-
-Mixed precision: every term is computed in float32 (the logits and
-log-probabilities are cast up), whatever dtype autocast gave them.
-
-Normalisation: B is the batch the loss sees, i.e. ``M * B_images`` with M
-Monte-Carlo samples (the paper's 1 / (N * M)); the official code divides by
-the per-GPU image batch instead, which differs only for M > 1 (never used in
-its replication commands).
+Papadopoulos et al., "Hard-Attention for Scalable Image Classification"
+(NeurIPS 2021), sections 4.1-4.2, eqs. 1-3; details in docs/tnet.md,
+"Training: `td_plugins.TNetLoss`".
 """
 from typing import Dict, Optional, Sequence
 
@@ -72,20 +29,16 @@ class TNetLoss(nn.Module):
     """TNet's cross-entropy + REINFORCE loss with per-feature terms.
 
     Args:
-        lambda_c (float): lc, weight of the whole-image CE against the
-            per-feature CE (``perFReg_ce_weight``), in [0, 1]. Defaults to
-            0.3 (ImageNet).
-        lambda_r (float): lr, weight of the whole-sequence REINFORCE term
-            against the per-location one (``perFReg_reinf_weight``), in
-            [0, 1]. Defaults to 0.3.
-        lambda_f (float): lf, weight of REINFORCE (``reinfornce_reg_w``),
-            >= 0. Defaults to 0.1.
+        lambda_c (float): lc, whole-image CE against per-feature CE
+            (``perFReg_ce_weight``), in [0, 1]. Defaults to 0.3 (ImageNet).
+        lambda_r (float): lr, whole-sequence against per-location REINFORCE
+            (``perFReg_reinf_weight``), in [0, 1]. Defaults to 0.3.
+        lambda_f (float): lf, REINFORCE weight (``reinfornce_reg_w``), >= 0.
+            Defaults to 0.1.
         baseline_init (float): Initial b. Defaults to 0.5.
         baseline_decay (float): EMA decay of b, in [0, 1). Defaults to 0.9.
-        perfeat_cap (int, optional): Last level (1-based, the whole image
-            being level 1) whose features enter the per-feature terms
-            (``perFReg_cap``; fMoW stage 2 uses 2); None or -1 for all
-            levels. Defaults to None.
+        perfeat_cap (int, optional): Last 1-based level with per-feature terms
+            (``perFReg_cap``); None or -1 for all. Defaults to None.
 
     Example:
         >>> import torch
@@ -96,9 +49,7 @@ class TNetLoss(nn.Module):
         ...            (1, 3))
         >>> sorted(out)
         ['baseline', 'loss_ce', 'loss_perfeat_ce', 'loss_perfeat_reinforce', \
-'loss_reinforce', 'reward']
-        >>> 'baseline' in loss.state_dict()
-        True
+    'loss_reinforce', 'reward']
     """
 
     def __init__(self, lambda_c: float = 0.3, lambda_r: float = 0.3,
@@ -163,9 +114,7 @@ class TNetLoss(nn.Module):
 
     @staticmethod
     def _reward(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """R: top-1 correctness (hard labels), or the target's mass on the
-        predicted class (soft targets), the expected correctness when the
-        label is drawn from the target."""
+        """R: top-1 correctness, or the soft target's mass on the prediction."""
         pred = logits.detach().argmax(dim=1)
         if labels.dim() == 2:
             return labels.gather(1, pred[:, None]).squeeze(1).to(logits.dtype)
@@ -178,23 +127,17 @@ class TNetLoss(nn.Module):
 
         Args:
             logits (Tensor): ``[B, C]`` logits of the pooled feature.
-            labels (Tensor): ``[B]`` class indices, or ``[B, C]`` soft
-                targets (mmpretrain's ``gt_score``, e.g. after Mixup or
-                CutMix): CE against the distribution and the soft rewards
-                of the module docstring.
-            feature_logits (Tensor): ``[B, N, C]`` logits of each feature
-                (level by level, the whole image first).
-            log_probs (Tensor): ``[B, N - 1]`` log-probability of the
-                location of each attended feature (features 1..N-1):
-                ``log(p + 1e-10)`` under top-k (official), the conditional
-                log-probability of its draw under ``selection='sample'``
-                (their sum is then the ordered-sequence log-probability).
-            level_counts (Sequence[int]): Features per image at each level,
-                e.g. ``(1, 3)`` or ``(1, 2, 2)``; they sum to N.
+            labels (Tensor): ``[B]`` class indices or ``[B, C]`` soft targets.
+            feature_logits (Tensor): ``[B, N, C]`` logits of each feature, level
+                by level, the whole image first.
+            log_probs (Tensor): ``[B, N - 1]`` log-probability of the location of
+                each attended feature.
+            level_counts (Sequence[int]): Features per image at each level, e.g.
+                ``(1, 3)``; they sum to N.
 
         Returns:
-            dict[str, Tensor]: ``loss_*`` terms (summed by mmengine) and the
-            logged ``baseline`` (b used) and ``reward`` (mean R).
+            dict[str, Tensor]: ``loss_*`` terms, ``baseline`` (b used) and
+            ``reward`` (mean R).
         """
         self._check(logits, labels, feature_logits, log_probs, level_counts)
         # float32 (or wider) under autocast, as the float32 official code:
