@@ -189,10 +189,10 @@ def test_cli_with_a_config_and_an_mmpretrain_layout(tmp_path):
     ckpt = safe_torch_load(str(dst))
     assert ckpt['meta']['report'] == report
     from mmengine.config import Config
-    from td_plugins.models.backbones import tdaf_resnet3d_class
+    from td_plugins.models.backbones import TDAFResNet3d
     cfg = dict(Config.fromfile(config).model.backbone)
     cfg.pop('type')
-    model = tdaf_resnet3d_class()(**cfg)
+    model = TDAFResNet3d(**cfg)
     model.load_state_dict({k[len('backbone.'):]: v for k, v in
                            ckpt['state_dict'].items()}, strict=True)
     # 7x7x7 stem: each time slice is the 2D kernel / 7.

@@ -127,8 +127,7 @@ def build_3d(target: str, args: dict) -> nn.Module:
         from td_plugins.models.backbones import tdam_resnet3d_class
         cls = tdam_resnet3d_class()
     elif target == 'tdaf':
-        from td_plugins.models.backbones import tdaf_resnet3d_class
-        cls = tdaf_resnet3d_class()
+        from td_plugins.models.backbones import TDAFResNet3d as cls
     elif target == 'resnet':
         from mmaction.models.backbones.resnet3d import ResNet3d as cls
     else:

@@ -1,35 +1,19 @@
 """AW-ResNet: ResNet-50/101/152 with AW-convolutions in the bottlenecks.
 
 Zhu, Hofstee, Lee and Al-Ars, "An Attention Module for Convolutional Neural
-Networks" (ICANN 2021), section 4 and Fig. 2a (``shared/spec/methods.md``
-section 3.3): the 3x3 conv of every bottleneck becomes an
-:class:`~td_plugins.models.layers.AWConv2d` (eqs. 4-8); everything else is
-the plain ResNet. ``attention='se'`` gives AW-SE-ResNet and the two CBAM
-forms give the paper's AW-CBAM-ResNets (an SE/CBAM module after the last BN
-of each bottleneck, before the residual addition): ``'cbam-maxpool'`` is
-CBAM's channel attention with average and max pooling and no spatial part,
-``'cbam-spatial'`` average pooling only plus the spatial attention.
-``stem='cifar'`` is the CIFAR form (3x3 stride-1 stem conv, no max-pool),
-which the paper's CIFAR-100 parameter count implies.
-
-``attn_norm_cfg`` is the norm of the AW attention branches: the paper's BN
-(after eq. 7) by default, which the ImageNet/CIFAR configs keep (32 and 16
-images per GPU); as a detection backbone (2 images per GPU) use the
-per-sample ``dict(type='GN', num_groups=1)`` (``docs/aw.md``). ``norm_eval``
-keeps the ResNet's own (pretrained) BNs in eval mode and leaves the norms
-the method adds, the AW branches' and CBAM's, training.
-
-Parameter names keep torchvision's layout: the shared weights are
-``layerK.i.conv2.weight`` as in a plain ResNet, the attention branch adds
-``layerK.i.conv2.attn_*`` and the SE/CBAM modules ``layerK.i.se.*`` /
-``layerK.i.cbam.*``, so torchvision and mmpretrain ResNet-50 weights load
-with exactly those missing.
+Networks" (ICANN 2021), section 4 and Fig. 2a: the 3x3 conv of every
+bottleneck becomes an :class:`~td_plugins.models.layers.AWConv2d` (eqs.
+4-8); AW-SE and the two AW-CBAM forms add an SE/CBAM module after the last
+BN of each bottleneck. torchvision's key layout stays, so ResNet-50 weights
+load with only ``*.conv2.attn_*``, ``*.se.*`` and ``*.cbam.*`` missing
+(docs/aw.md: the CIFAR stem, the attention norm under ``norm_eval``).
 """
 from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
+from torchvision.models import resnet as tv
 
 from ...registry import MODELS
 from ..layers import CBAM, AWConv2d, SqueezeExcitation
@@ -38,7 +22,7 @@ from .resnet_common import (RESNET_ARCH, BlockFactory,
                             TorchvisionStagesMixin, check_stage_args,
                             check_stage_indices)
 
-__all__ = ['AWResNet', 'AW_ATTENTIONS']
+__all__ = ['AWBottleneck', 'AWResNet', 'AW_ATTENTIONS']
 
 AW_ATTENTIONS = (None, 'se', 'cbam-maxpool', 'cbam-spatial')
 _STEMS = ('imagenet', 'cifar')
@@ -55,42 +39,37 @@ def _attention_module(kind: Optional[str], channels: int,
     return CBAM(channels, reduction, pools=('avg', ), spatial=True)
 
 
-def _aw_bottleneck_class() -> type:
-    from torchvision.models.resnet import Bottleneck
+class AWBottleneck(tv.Bottleneck):
+    """torchvision's Bottleneck with an AWConv2d as its 3x3 conv and an
+    optional SE/CBAM module after ``bn3`` (before the residual add)."""
 
-    class AWBottleneck(Bottleneck):
-        """torchvision's Bottleneck with an AWConv2d as its 3x3 conv and an
-        optional SE/CBAM module after ``bn3`` (before the residual add)."""
+    def __init__(self, *args, attention: Optional[str] = None,
+                 attention_reduction: int = 16, aw_reduction: int = 16,
+                 aw_impl: str = 'auto',
+                 attn_norm_cfg: AttnNormCfg = 'BN', **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        old = self.conv2
+        self.conv2 = AWConv2d(
+            old.in_channels, old.out_channels, old.kernel_size,
+            stride=old.stride, padding=old.padding,
+            dilation=old.dilation, bias=False, reduction=aw_reduction,
+            impl=aw_impl, attn_norm_cfg=attn_norm_cfg)
+        module = _attention_module(attention, self.conv3.out_channels,
+                                   attention_reduction)
+        self.attention_name = None
+        if module is not None:
+            self.attention_name = 'se' if attention == 'se' else 'cbam'
+            self.add_module(self.attention_name, module)
 
-        def __init__(self, *args, attention: Optional[str] = None,
-                     attention_reduction: int = 16, aw_reduction: int = 16,
-                     aw_impl: str = 'auto',
-                     attn_norm_cfg: AttnNormCfg = 'BN', **kwargs) -> None:
-            super().__init__(*args, **kwargs)
-            old = self.conv2
-            self.conv2 = AWConv2d(
-                old.in_channels, old.out_channels, old.kernel_size,
-                stride=old.stride, padding=old.padding,
-                dilation=old.dilation, bias=False, reduction=aw_reduction,
-                impl=aw_impl, attn_norm_cfg=attn_norm_cfg)
-            module = _attention_module(attention, self.conv3.out_channels,
-                                       attention_reduction)
-            self.attention_name = None
-            if module is not None:
-                self.attention_name = 'se' if attention == 'se' else 'cbam'
-                self.add_module(self.attention_name, module)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            identity = x if self.downsample is None else self.downsample(x)
-            out = self.relu(self.bn1(self.conv1(x)))
-            out = self.relu(self.bn2(self.conv2(out)))
-            out = self.bn3(self.conv3(out))
-            if self.attention_name is not None:
-                out = getattr(self, self.attention_name)(out)
-            out += identity
-            return self.relu(out)
-
-    return AWBottleneck
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        if self.attention_name is not None:
+            out = getattr(self, self.attention_name)(out)
+        out += identity
+        return self.relu(out)
 
 
 @MODELS.register_module()
@@ -157,10 +136,9 @@ class AWResNet(TorchvisionStagesMixin, BaseModule):
         check_stage_indices('aw_stages', aw_stages)
         check_stage_args(out_indices, frozen_stages)
         check_attn_norm_cfg(attn_norm_cfg)   # refused even without AW convs
-        from torchvision.models import resnet as tv
         layers = RESNET_ARCH[depth][1]
         factory = BlockFactory(
-            tv.Bottleneck, _aw_bottleneck_class(), layers,
+            tv.Bottleneck, AWBottleneck, layers,
             [list(range(n)) if i in aw_stages else []
              for i, n in enumerate(layers)],
             dict(attention=attention, attention_reduction=attention_reduction,

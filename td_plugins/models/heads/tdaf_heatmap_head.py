@@ -2,123 +2,95 @@
 
 Pang, Li, Li, Li, Cao and Lu, "TDAF: Top-Down Attention Framework for Vision
 Tasks" (AAAI 2021), section 4 (pose): "we modify its deconvolutional layers
-into our TDAF version with 3 recursive flows". The paper says no more; as
-``shared/spec/methods.md`` section 2.4 suggests, the three deconvolution
-stages (4x4/2 transposed conv + BN + ReLU each) are the R2DNS stages: the
-head input (the backbone's last feature map, plain or TDAF) is downsampled
-by the DSF for the earlier flows, flow ``n`` runs ``3 - (N - n)`` deconv
-stages, an ANAR gates each of the first two stages of later flows, and the
-last flow's output goes on to the final 1x1 conv. Every BN of the deconv
-stages is a multi-flow BN; R2DNS passes each call's flow to it as an
-argument (:func:`~td_plugins.models.layers.run_flow`). ``HeatmapHead`` has
-no ``norm_eval``: every norm of the head trains, as in SimpleBaseline.
-
-Built on mmpose's ``HeatmapHead`` (loss, decoder, flip test, key layout:
-``deconv_layers.0.weight`` ... ``final_layer.weight``), imported only when
-the head is built: ``td_plugins.TDAFHeatmapHead`` is a factory.
+into our TDAF version with 3 recursive flows". The three deconvolution
+stages (4x4/2 transposed conv + multi-flow BN + ReLU) are the R2DNS stages;
+the last flow's output goes on to the final 1x1 conv (docs/tdaf.md). The
+key layout of mmpose's ``HeatmapHead`` stays (``deconv_layers.*``,
+``final_layer.*``).
 """
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Sequence, Tuple
 
 import torch.nn as nn
+from mmpose.models.heads import HeatmapHead
+from mmpose.registry import MODELS as MMPOSE_MODELS
 from torch import Tensor
 
 from ...registry import MODELS
 from ..backbones.tdaf_resnet import loads_checkpoint
 from ..layers import MultiFlowBatchNorm2d, R2DNS, check_r2dns_args
 
-__all__ = ['TDAFHeatmapHead', 'tdaf_heatmap_head_class']
-
-_CLASS: Optional[type] = None
+__all__ = ['TDAFHeatmapHead']
 
 
-def tdaf_heatmap_head_class() -> type:
-    """The ``HeatmapHead`` subclass (mmpose is imported here)."""
-    global _CLASS
-    if _CLASS is not None:
-        return _CLASS
-    from mmpose.models.heads import HeatmapHead
+@MODELS.register_module()
+class TDAFHeatmapHead(HeatmapHead):
+    """SimpleBaseline's head with TDAF recursive flows over its deconvs.
 
-    class TDAFHeatmapHead(HeatmapHead):
-        """SimpleBaseline's head with TDAF recursive flows over its deconvs.
+    Args:
+        num_flows (int): Recursive flows N, 1..number of deconv stages.
+            Defaults to 3.
+        anar (int): ANAR depth, 3, 5 or 7. Defaults to 3.
+        eta (float): Half-scale residual weight. Defaults to 0.5.
+        dsf (str): ``'avg_pool'`` or ``'linear'``. Defaults to
+            ``'avg_pool'``.
+        zero_init_anar (bool): Start as the plain head; False: Kaiming
+            ``fan_in`` ANAR last convs (from scratch). Defaults to True.
+        **kwargs: ``mmpose.models.heads.HeatmapHead`` arguments; there
+            must be deconvolution layers (``deconv_out_channels``).
 
-        Args:
-            num_flows (int): Recursive flows N, 1..number of deconv stages.
-                Defaults to 3.
-            anar (int): ANAR depth, 3, 5 or 7. Defaults to 3.
-            eta (float): Half-scale residual weight. Defaults to 0.5.
-            dsf (str): ``'avg_pool'`` or ``'linear'``. Defaults to
-                ``'avg_pool'``.
-            zero_init_anar (bool): Start as the plain head; False: Kaiming
-                ``fan_in`` ANAR last convs (from scratch). Defaults to True.
-            **kwargs: ``mmpose.models.heads.HeatmapHead`` arguments; there
-                must be deconvolution layers (``deconv_out_channels``).
-
-        Example:
-            >>> import torch
-            >>> from td_plugins.models.heads import TDAFHeatmapHead
-            >>> head = TDAFHeatmapHead(in_channels=64, out_channels=17,
-            ...                        deconv_out_channels=(32, 32, 32))
-            >>> head((torch.rand(2, 64, 8, 6), )).shape
-            torch.Size([2, 17, 64, 48])
-        """
-
-        def __init__(self, num_flows: int = 3, anar: int = 3,
-                     eta: float = 0.5, dsf: str = 'avg_pool',
-                     zero_init_anar: bool = True, **kwargs: Any) -> None:
-            channels = tuple(kwargs.get('deconv_out_channels',
-                                        (256, 256, 256)) or ())
-            if not channels:
-                raise ValueError('deconv_out_channels must list the '
-                                 'deconvolution stages TDAF recurs over')
-            # Checked before the layers are made (they read num_flows).
-            check_r2dns_args(len(channels), num_flows, anar, eta, dsf)
-            self._num_flows = num_flows
-            super().__init__(**kwargs)
-            self.zero_init_anar = zero_init_anar
-            self.r2dns = R2DNS(list(channels), num_flows=num_flows,
-                               anar=anar, eta=eta, dims=2, dsf=dsf,
-                               zero_init_anar=zero_init_anar)
-
-        def _make_deconv_layers(self, in_channels: int,
-                                layer_out_channels: Sequence[int],
-                                layer_kernel_sizes: Sequence[int]
-                                ) -> nn.Module:
-            layers = super()._make_deconv_layers(
-                in_channels, layer_out_channels, layer_kernel_sizes)
-            for i, m in enumerate(layers):
-                if isinstance(m, nn.BatchNorm2d):
-                    layers[i] = MultiFlowBatchNorm2d(
-                        m.num_features, num_flows=self._num_flows)
-            return layers
-
-        def init_weights(self) -> None:
-            super().init_weights()
-            # The head's Normal(std=0.001) init reaches the ANAR convs too;
-            # a loaded checkpoint may hold trained ANARs.
-            if loads_checkpoint(self.init_cfg):
-                return
-            for anar_module in self.r2dns.anars:
-                anar_module.reset_parameters(self.zero_init_anar)
-
-        def forward(self, feats: Tuple[Tensor]) -> Tensor:
-            layers = list(self.deconv_layers)
-            stages = [layers[i:i + 3] for i in range(0, len(layers), 3)]
-            x = self.r2dns(feats[-1], stages)[-1]
-            x = self.conv_layers(x)
-            return self.final_layer(x)
-
-    _CLASS = TDAFHeatmapHead
-    return _CLASS
-
-
-@MODELS.register_module(name='TDAFHeatmapHead')
-def TDAFHeatmapHead(**kwargs: Any) -> nn.Module:  # noqa: N802 (a class to users)
-    """Build the TDAF ``HeatmapHead`` (mmpose imported on first use).
-
-    Built with the ``mmpose`` scope pinned, so that the loss and decoder it
-    builds from their configs resolve under any default scope.
+    Example:
+        >>> import torch
+        >>> from td_plugins.models.heads import TDAFHeatmapHead
+        >>> head = TDAFHeatmapHead(in_channels=64, out_channels=17,
+        ...                        deconv_out_channels=(32, 32, 32))
+        >>> head((torch.rand(2, 64, 8, 6), )).shape
+        torch.Size([2, 17, 64, 48])
     """
-    cls = tdaf_heatmap_head_class()
-    from mmpose.registry import MODELS as MMPOSE_MODELS
-    with MMPOSE_MODELS.switch_scope_and_registry('mmpose'):
-        return cls(**kwargs)
+
+    def __init__(self, num_flows: int = 3, anar: int = 3,
+                 eta: float = 0.5, dsf: str = 'avg_pool',
+                 zero_init_anar: bool = True, **kwargs: Any) -> None:
+        channels = tuple(kwargs.get('deconv_out_channels',
+                                    (256, 256, 256)) or ())
+        if not channels:
+            raise ValueError('deconv_out_channels must list the '
+                             'deconvolution stages TDAF recurs over')
+        # Checked before the layers are made (they read num_flows).
+        check_r2dns_args(len(channels), num_flows, anar, eta, dsf)
+        self._num_flows = num_flows
+        # The loss and decoder configs resolve in mmpose, whatever the
+        # default scope.
+        with MMPOSE_MODELS.switch_scope_and_registry('mmpose'):
+            super().__init__(**kwargs)
+        self.zero_init_anar = zero_init_anar
+        self.r2dns = R2DNS(list(channels), num_flows=num_flows,
+                           anar=anar, eta=eta, dims=2, dsf=dsf,
+                           zero_init_anar=zero_init_anar)
+
+    def _make_deconv_layers(self, in_channels: int,
+                            layer_out_channels: Sequence[int],
+                            layer_kernel_sizes: Sequence[int]
+                            ) -> nn.Module:
+        layers = super()._make_deconv_layers(
+            in_channels, layer_out_channels, layer_kernel_sizes)
+        for i, m in enumerate(layers):
+            if isinstance(m, nn.BatchNorm2d):
+                layers[i] = MultiFlowBatchNorm2d(
+                    m.num_features, num_flows=self._num_flows)
+        return layers
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        # The head's Normal(std=0.001) init reaches the ANAR convs too;
+        # a loaded checkpoint may hold trained ANARs.
+        if loads_checkpoint(self.init_cfg):
+            return
+        for anar_module in self.r2dns.anars:
+            anar_module.reset_parameters(self.zero_init_anar)
+
+    def forward(self, feats: Tuple[Tensor]) -> Tensor:
+        layers = list(self.deconv_layers)
+        stages = [layers[i:i + 3] for i in range(0, len(layers), 3)]
+        x = self.r2dns(feats[-1], stages)[-1]
+        x = self.conv_layers(x)
+        return self.final_layer(x)

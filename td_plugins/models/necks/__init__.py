@@ -1,4 +1,9 @@
 """Necks of td_plugins (registered in td_plugins.registry.MODELS)."""
-from .aw_fpn import AW_FPN_ATTENTIONS, AWFPN, aw_fpn_class
+from ...utils.codebases import import_if_available
+from .aw_fpn_args import AW_FPN_ATTENTIONS
 
-__all__ = ['AWFPN', 'AW_FPN_ATTENTIONS', 'aw_fpn_class']
+__all__ = ['AW_FPN_ATTENTIONS']
+
+if import_if_available('td_plugins.models.necks.aw_fpn', 'mmdet', ['AWFPN']):
+    from .aw_fpn import AWFPN
+    __all__ += ['AWFPN']

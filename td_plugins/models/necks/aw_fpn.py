@@ -1,45 +1,27 @@
 """AW-FPN: mmdet's FPN with AW-convolutions as lateral and output convs.
 
 Zhu, Hofstee, Lee and Al-Ars, "An Attention Module for Convolutional Neural
-Networks" (ICANN 2021), section 4.3 (object detection,
-``shared/spec/methods.md`` section 3.3): in Faster R-CNN's FPN, all lateral
-(1x1) and output (3x3) convolutions become AW-convolutions (eqs. 4-8, see
-:class:`~td_plugins.models.layers.AWConv2d`); for AW-SE-FPN and AW-CBAM-FPN
-an SE or CBAM module sits right before each of those convolutions.
-
-The neck is mmdet's ``FPN`` with the ``conv`` of the selected ``ConvModule``
-swapped, so the shared weights keep FPN's names
-(``lateral_convs.i.conv.weight``, ``fpn_convs.i.conv.weight``); the attention
-branch adds ``....conv.attn_*`` and the SE/CBAM modules live in
-``lateral_attentions.i`` / ``fpn_attentions.i``. A stock FPN checkpoint
-therefore loads with exactly those keys missing.
-
-With the paper's four levels and 256 output channels the AW branches add
-114,944 parameters to an R50/R101 FPN (spec section 3.3: ~0.115M).
-
-The branches' norm defaults to a per-sample GroupNorm with one group
-(``attn_norm_cfg='GN'``) instead of the paper's BN (after eq. 7): at mmdet's
-2 images per GPU a 1x1 lateral conv's BN would normalise 2 values per channel
-and train a nearly binary attention that eval (running statistics) does not
-reproduce (``docs/aw.md``). GN has BN's affine parameters, so the parameter
-count is the same; ``attn_norm_cfg='BN'`` gives the paper's form.
-
-mmdet is imported when the neck is first built, not by ``import td_plugins``.
+Networks" (ICANN 2021), section 4.3: in Faster R-CNN's FPN every lateral
+(1x1) and output (3x3) convolution becomes an AW-convolution (eqs. 4-8,
+:class:`~td_plugins.models.layers.AWConv2d`); AW-SE-FPN and AW-CBAM-FPN put
+an SE or CBAM module right before each of them. FPN's key names stay, so a
+stock FPN checkpoint loads with only ``*.conv.attn_*`` and
+``lateral_attentions`` / ``fpn_attentions`` missing. The attention norm
+defaults to per-sample GN instead of the paper's BN (docs/aw.md).
 """
 from typing import Any, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmdet.models.necks import FPN
 
 from ...registry import MODELS
 from ..layers import CBAM, AWConv2d, SqueezeExcitation
 from ..layers.aw_conv import AW_IMPLS, AttnNormCfg, check_attn_norm_cfg
+from .aw_fpn_args import AW_FPN_ATTENTIONS
 
-__all__ = ['AWFPN', 'AW_FPN_ATTENTIONS', 'aw_fpn_class']
-
-AW_FPN_ATTENTIONS = (None, 'se', 'cbam')
-_CLASS: Optional[type] = None
+__all__ = ['AWFPN', 'AW_FPN_ATTENTIONS']
 
 
 def _pre_attention(kind: Optional[str], channels: int,
@@ -86,133 +68,118 @@ def _to_aw(conv: nn.Conv2d, reduction: int, impl: str,
                     attn_norm_cfg=attn_norm_cfg)
 
 
-def aw_fpn_class() -> type:
-    """The mmdet ``FPN`` subclass (mmdet is imported here)."""
-    global _CLASS
-    if _CLASS is not None:
-        return _CLASS
-    from mmdet.models.necks import FPN
+@MODELS.register_module()
+class AWFPN(FPN):
+    """FPN whose lateral and output convs are AW-convolutions.
 
-    class AWFPN(FPN):
-        """FPN whose lateral and output convs are AW-convolutions.
+    Args:
+        attention (str, optional): ``None`` (AW-FPN), ``'se'``
+            (AW-SE-FPN) or ``'cbam'`` (AW-CBAM-FPN: channel attention
+            with average and max pooling, then spatial attention),
+            placed right before every AW-convolution. Defaults to None.
+        reduction (int): Reduction r of the AW attention branch (hidden
+            width ``out_channels // r``). Defaults to 16.
+        attention_reduction (int): Reduction of the SE/CBAM MLPs.
+            Defaults to 16.
+        aw_extra_convs (bool): Also make the extra stride-2 convs (FCOS,
+            RetinaNet: ``add_extra_convs``) AW-convolutions with their
+            pre-attention. The paper's Faster R-CNN FPN has none.
+            Defaults to False.
+        aw_impl (str): ``AWConv2d`` form, one of ``'auto'``, ``'taps'``,
+            ``'fold'``, ``'reference'``. Defaults to 'auto'.
+        attn_norm_cfg (str | dict, optional): Norm of the AW attention
+            branches: ``'GN'`` (per sample, one group unless
+            ``num_groups`` is given), ``'BN'`` (the paper's),
+            ``'SyncBN'``, None, or an mmcv-style dict of those types.
+            Defaults to 'GN'.
+        **kwargs: mmdet ``FPN`` arguments (``in_channels``,
+            ``out_channels``, ``num_outs``, ``start_level``,
+            ``add_extra_convs``, ``norm_cfg``, ...). ``conv_cfg`` must
+            stay None: the convs to replace are chosen here.
 
-        Args:
-            attention (str, optional): ``None`` (AW-FPN), ``'se'``
-                (AW-SE-FPN) or ``'cbam'`` (AW-CBAM-FPN: channel attention
-                with average and max pooling, then spatial attention),
-                placed right before every AW-convolution. Defaults to None.
-            reduction (int): Reduction r of the AW attention branch (hidden
-                width ``out_channels // r``). Defaults to 16.
-            attention_reduction (int): Reduction of the SE/CBAM MLPs.
-                Defaults to 16.
-            aw_extra_convs (bool): Also make the extra stride-2 convs (FCOS,
-                RetinaNet: ``add_extra_convs``) AW-convolutions with their
-                pre-attention. The paper's Faster R-CNN FPN has none.
-                Defaults to False.
-            aw_impl (str): ``AWConv2d`` form, one of ``'auto'``, ``'taps'``,
-                ``'fold'``, ``'reference'``. Defaults to 'auto'.
-            attn_norm_cfg (str | dict, optional): Norm of the AW attention
-                branches: ``'GN'`` (per sample, one group unless
-                ``num_groups`` is given), ``'BN'`` (the paper's),
-                ``'SyncBN'``, None, or an mmcv-style dict of those types.
-                Defaults to 'GN'.
-            **kwargs: mmdet ``FPN`` arguments (``in_channels``,
-                ``out_channels``, ``num_outs``, ``start_level``,
-                ``add_extra_convs``, ``norm_cfg``, ...). ``conv_cfg`` must
-                stay None: the convs to replace are chosen here.
+    Example:
+        >>> import torch
+        >>> from td_plugins.models.necks import AWFPN
+        >>> neck = AWFPN(in_channels=[256, 512, 1024, 2048],
+        ...              out_channels=256, num_outs=5, attention='se')
+        >>> feats = [torch.rand(1, c, 64 // 2 ** i, 64 // 2 ** i)
+        ...          for i, c in enumerate([256, 512, 1024, 2048])]
+        >>> [tuple(o.shape[2:]) for o in neck(feats)]
+        [(64, 64), (32, 32), (16, 16), (8, 8), (4, 4)]
+    """
 
-        Example:
-            >>> import torch
-            >>> from td_plugins.models.necks import AWFPN
-            >>> neck = AWFPN(in_channels=[256, 512, 1024, 2048],
-            ...              out_channels=256, num_outs=5, attention='se')
-            >>> feats = [torch.rand(1, c, 64 // 2 ** i, 64 // 2 ** i)
-            ...          for i, c in enumerate([256, 512, 1024, 2048])]
-            >>> [tuple(o.shape[2:]) for o in neck(feats)]
-            [(64, 64), (32, 32), (16, 16), (8, 8), (4, 4)]
-        """
+    def __init__(self, attention: Optional[str] = None,
+                 reduction: int = 16, attention_reduction: int = 16,
+                 aw_extra_convs: bool = False, aw_impl: str = 'auto',
+                 attn_norm_cfg: AttnNormCfg = 'GN',
+                 **kwargs: Any) -> None:
+        if kwargs.get('conv_cfg') is not None:
+            raise ValueError(
+                f'conv_cfg must be None for td_plugins.AWFPN (it '
+                f'chooses the AW-convolutions itself), got '
+                f'{kwargs["conv_cfg"]!r}')
+        _check_args(attention, attention_reduction, aw_impl,
+                    attn_norm_cfg, kwargs.get('in_channels', []),
+                    kwargs.get('out_channels'))
+        super().__init__(**kwargs)
+        self.attention = attention
+        self.aw_extra_convs = aw_extra_convs
+        levels = len(self.lateral_convs)
+        self.lateral_attentions = nn.ModuleList()
+        self.fpn_attentions = nn.ModuleList()
+        for i, module in enumerate(self.lateral_convs):
+            module.conv = _to_aw(module.conv, reduction, aw_impl,
+                                 attn_norm_cfg)
+            self.lateral_attentions.append(_pre_attention(
+                attention, module.conv.in_channels, attention_reduction))
+        for i, module in enumerate(self.fpn_convs):
+            if i >= levels and not aw_extra_convs:
+                self.fpn_attentions.append(nn.Identity())
+                continue
+            module.conv = _to_aw(module.conv, reduction, aw_impl,
+                                 attn_norm_cfg)
+            self.fpn_attentions.append(_pre_attention(
+                attention, module.conv.in_channels, attention_reduction))
 
-        def __init__(self, attention: Optional[str] = None,
-                     reduction: int = 16, attention_reduction: int = 16,
-                     aw_extra_convs: bool = False, aw_impl: str = 'auto',
-                     attn_norm_cfg: AttnNormCfg = 'GN',
-                     **kwargs: Any) -> None:
-            if kwargs.get('conv_cfg') is not None:
-                raise ValueError(
-                    f'conv_cfg must be None for td_plugins.AWFPN (it '
-                    f'chooses the AW-convolutions itself), got '
-                    f'{kwargs["conv_cfg"]!r}')
-            _check_args(attention, attention_reduction, aw_impl,
-                        attn_norm_cfg, kwargs.get('in_channels', []),
-                        kwargs.get('out_channels'))
-            super().__init__(**kwargs)
-            self.attention = attention
-            self.aw_extra_convs = aw_extra_convs
-            levels = len(self.lateral_convs)
-            self.lateral_attentions = nn.ModuleList()
-            self.fpn_attentions = nn.ModuleList()
-            for i, module in enumerate(self.lateral_convs):
-                module.conv = _to_aw(module.conv, reduction, aw_impl,
-                                     attn_norm_cfg)
-                self.lateral_attentions.append(_pre_attention(
-                    attention, module.conv.in_channels, attention_reduction))
-            for i, module in enumerate(self.fpn_convs):
-                if i >= levels and not aw_extra_convs:
-                    self.fpn_attentions.append(nn.Identity())
-                    continue
-                module.conv = _to_aw(module.conv, reduction, aw_impl,
-                                     attn_norm_cfg)
-                self.fpn_attentions.append(_pre_attention(
-                    attention, module.conv.in_channels, attention_reduction))
+    def _output(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        return self.fpn_convs[i](self.fpn_attentions[i](x))
 
-        def _output(self, i: int, x: torch.Tensor) -> torch.Tensor:
-            return self.fpn_convs[i](self.fpn_attentions[i](x))
-
-        def forward(self, inputs: Tuple[torch.Tensor, ...]
-                    ) -> Tuple[torch.Tensor, ...]:
-            """FPN's forward with each AW conv preceded by its SE/CBAM."""
-            if len(inputs) != len(self.in_channels):
-                raise ValueError(
-                    f'AWFPN expects {len(self.in_channels)} feature maps '
-                    f'(in_channels={self.in_channels}), got {len(inputs)}')
-            laterals: List[torch.Tensor] = [
-                conv(attn(inputs[i + self.start_level]))
-                for i, (conv, attn) in enumerate(
-                    zip(self.lateral_convs, self.lateral_attentions))
-            ]
-            for i in range(len(laterals) - 1, 0, -1):
-                if 'scale_factor' in self.upsample_cfg:
-                    up = F.interpolate(laterals[i], **self.upsample_cfg)
-                else:
-                    up = F.interpolate(laterals[i],
-                                       size=laterals[i - 1].shape[2:],
-                                       **self.upsample_cfg)
-                laterals[i - 1] = laterals[i - 1] + up
-            levels = len(laterals)
-            outs = [self._output(i, laterals[i]) for i in range(levels)]
-            if self.num_outs == levels:
-                return tuple(outs)
-            if not self.add_extra_convs:
-                while len(outs) < self.num_outs:
-                    outs.append(F.max_pool2d(outs[-1], 1, stride=2))
-                return tuple(outs)
-            source = {
-                'on_input': lambda: inputs[self.backbone_end_level - 1],
-                'on_lateral': lambda: laterals[-1],
-                'on_output': lambda: outs[-1],
-            }[self.add_extra_convs]()
-            outs.append(self._output(levels, source))
-            for i in range(levels + 1, self.num_outs):
-                prev = F.relu(outs[-1]) if self.relu_before_extra_convs \
-                    else outs[-1]
-                outs.append(self._output(i, prev))
+    def forward(self, inputs: Tuple[torch.Tensor, ...]
+                ) -> Tuple[torch.Tensor, ...]:
+        """FPN's forward with each AW conv preceded by its SE/CBAM."""
+        if len(inputs) != len(self.in_channels):
+            raise ValueError(
+                f'AWFPN expects {len(self.in_channels)} feature maps '
+                f'(in_channels={self.in_channels}), got {len(inputs)}')
+        laterals: List[torch.Tensor] = [
+            conv(attn(inputs[i + self.start_level]))
+            for i, (conv, attn) in enumerate(
+                zip(self.lateral_convs, self.lateral_attentions))
+        ]
+        for i in range(len(laterals) - 1, 0, -1):
+            if 'scale_factor' in self.upsample_cfg:
+                up = F.interpolate(laterals[i], **self.upsample_cfg)
+            else:
+                up = F.interpolate(laterals[i],
+                                   size=laterals[i - 1].shape[2:],
+                                   **self.upsample_cfg)
+            laterals[i - 1] = laterals[i - 1] + up
+        levels = len(laterals)
+        outs = [self._output(i, laterals[i]) for i in range(levels)]
+        if self.num_outs == levels:
             return tuple(outs)
-
-    _CLASS = AWFPN
-    return AWFPN
-
-
-@MODELS.register_module(name='AWFPN')
-def AWFPN(**kwargs: Any) -> nn.Module:  # noqa: N802 (a class to users)
-    """Build ``td_plugins.AWFPN`` (see :func:`aw_fpn_class`)."""
-    return aw_fpn_class()(**kwargs)
+        if not self.add_extra_convs:
+            while len(outs) < self.num_outs:
+                outs.append(F.max_pool2d(outs[-1], 1, stride=2))
+            return tuple(outs)
+        source = {
+            'on_input': lambda: inputs[self.backbone_end_level - 1],
+            'on_lateral': lambda: laterals[-1],
+            'on_output': lambda: outs[-1],
+        }[self.add_extra_convs]()
+        outs.append(self._output(levels, source))
+        for i in range(levels + 1, self.num_outs):
+            prev = F.relu(outs[-1]) if self.relu_before_extra_convs \
+                else outs[-1]
+            outs.append(self._output(i, prev))
+        return tuple(outs)
