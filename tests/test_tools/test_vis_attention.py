@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+import td_plugins.visualization as vis
 from conftest import REPO, load_script, run_tool
 
 TOOL = 'tools/visualization/vis_attention.py'
@@ -47,7 +48,7 @@ def check_pictures(tool, out_dir, method, image_path, shape, panels,
     h, w = shape
     img = cv2.imread(str(image_path))
     img = cv2.resize(img, (w, h)) if img.shape[:2] != (h, w) else img
-    flat, _, _ = tool._tdaf.colour_overlay(np.zeros((h, w)), img)
+    flat, _, _ = vis.colour_overlay(np.zeros((h, w)), img)
     rows = slice(h // 2, None)  # below the title band
     for i in range(1, panels + 1):
         pic = np.asarray(Image.open(out_dir / f'{method}_{i}.png')
@@ -109,7 +110,7 @@ def test_tdam_classifier_steps_are_grad_cam(tool, image, tmp_path):
     torch.manual_seed(0)
     model, cfg, _ = tool.build_model(config)
     x = torch.randn(1, 3, *SHAPE)
-    maps = tool.tdam_maps(model, x)
+    maps = vis.tdam_maps(model, x)
     assert len(maps) == 2
     with torch.no_grad():
         steps = model.backbone.forward_steps(x)
@@ -131,7 +132,7 @@ def test_tdam_detector_falls_back_to_the_feature_norm(tool, image, tmp_path):
     check_pictures(tool, tmp_path, 'tdam', image, SHAPE, 2)
     model, _, _ = tool.build_model(config, cfg_options=options)
     x = torch.randn(1, 3, 64, 64)
-    maps = tool.tdam_maps(model, x)
+    maps = vis.tdam_maps(model, x)
     with torch.no_grad():
         steps = model.backbone.forward_steps(x)
     for (title, norm), feat in zip(maps, steps):
@@ -166,7 +167,7 @@ def test_aw_map_is_what_the_attention_adds(tool):
     net.add_module('layer1', AWConv2d(8, 16, 3, padding=1, reduction=4,
                                       impl='taps'))
     net.eval()
-    recorder = tool.AWRecorder(net)
+    recorder = vis.AWRecorder(net)
     x = torch.randn(2, 8, 9, 11)
     with torch.no_grad():
         net(x)
@@ -199,10 +200,10 @@ def test_video_model_shows_the_middle_frame(tool, image, tmp_path):
                    cfg_options=options)
     check_pictures(tool, tmp_path, 'tdam', image, (64, 64), 2)
     model, _, _ = tool.build_model(config, cfg_options=options)
-    x = tool.prepare_input(model, np.zeros((64, 64, 3), np.uint8),
-                           'mmaction', frames=4)
+    x = vis.prepare_input(model, np.zeros((64, 64, 3), np.uint8),
+                          'mmaction', frames=4)
     assert x.shape == (1, 1, 3, 4, 64, 64)
-    maps = tool.tdam_maps(model, x.flatten(0, 1))
+    maps = vis.tdam_maps(model, x.flatten(0, 1))
     assert [m.dim() for _, m in maps] == [3, 3]  # (T', h, w) per step
     assert all('Grad-CAM' in title for title, _ in maps)
 
@@ -218,7 +219,7 @@ def test_tnet_regions_per_level(tool, image, tmp_path):
     assert set(files) == {'tnet', 'all'}
     check_pictures(tool, tmp_path, 'tnet', image, SHAPE, 1, heat=False)
     # The level's boxes: pixels of exactly its colour, absent from the image.
-    colour = tool._sibling('tnet_regions').level_colour(1)
+    colour = vis.level_colour(1)
     pic = cv2.imread(str(tmp_path / 'tnet_1.png'))
     img = cv2.resize(cv2.imread(str(image)), SHAPE[::-1])
     assert (img == colour).all(-1).sum() == 0

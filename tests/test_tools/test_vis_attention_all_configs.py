@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 import torch
 
+import td_plugins.visualization as vis
 from conftest import REPO, load_script
 
 TOOL = 'tools/visualization/vis_attention.py'
@@ -177,7 +178,7 @@ def test_config_is_drawn_or_refused(tool, image_path, config, tmp_path,
     torch.manual_seed(0)
     model, cfg, _ = tool.build_model(str(REPO / config),
                                      cfg_options=options)
-    methods = tool.detect_methods(model)
+    methods = vis.detect_methods(model)
     assert set(methods) == expected_methods(config)
     out = tmp_path / 'pics'
     if not methods:
@@ -192,9 +193,9 @@ def test_config_is_drawn_or_refused(tool, image_path, config, tmp_path,
 
     image = cv2.imread(str(image_path))
     scope = cfg.get('default_scope', 'mmengine')
-    x = tool.prepare_input(model, image, scope, FRAMES)
+    x = vis.prepare_input(model, image, scope, FRAMES)
     logits = record_anar_logits(model)
-    maps = tool.collect_maps(model, x, methods, scope, None, SHAPE)
+    maps = vis.collect_maps(model, x, methods, scope, None, SHAPE)
     if 'tdaf' in maps:
         check_tdaf_masks(maps['tdaf'], logits)
     for method, found in maps.items():
@@ -245,8 +246,8 @@ def check_tnet(tool, model, image: np.ndarray, out: Path) -> None:
     runs it): finite boxes inside the input, location probabilities in
     [0, 1], one panel per level with the level's boxes in its colour."""
     h, w = model.input_size
-    x = tool.prepare_input(model, cv2.resize(image, (w, h)), 'mmpretrain',
-                           1)
+    x = vis.prepare_input(model, cv2.resize(image, (w, h)), 'mmpretrain',
+                          1)
     with torch.no_grad():
         sample = model.predict(x)[0]
     boxes = sample.tnet_boxes
@@ -255,7 +256,7 @@ def check_tnet(tool, model, image: np.ndarray, out: Path) -> None:
         (boxes[:, 3] <= h).all() and (boxes[:, 2:] > boxes[:, :2]).all()
     probs = sample.tnet_probs
     assert ((probs >= 0) & (probs <= 1)).all()
-    colour = tool._sibling('tnet_regions').level_colour
+    colour = vis.level_colour
     levels = sorted(set(sample.tnet_levels.tolist()))
     assert not (out / f'tnet_{len(levels) + 1}.png').exists()
     for i, level in enumerate(levels, start=1):
@@ -281,11 +282,11 @@ def test_detector_data_samples_carry_the_image_metadata(tool):
     """A two-stage detector's tensor forward gets the unpadded image size
     (its RPN clips proposals to it) and the padded batch size."""
     x = torch.zeros(2, 3, 64, 96)
-    samples = tool.tensor_data_samples(x, 'mmdet', (60, 90))
+    samples = vis.tensor_data_samples(x, 'mmdet', (60, 90))
     assert len(samples) == 2
     meta = samples[1].metainfo
     assert meta['img_shape'] == meta['ori_shape'] == (60, 90)
     assert meta['pad_shape'] == meta['batch_input_shape'] == (64, 96)
     assert meta['scale_factor'] == (1.0, 1.0)
-    assert tool.tensor_data_samples(x, 'mmdet')[0].img_shape == (64, 96)
-    assert tool.tensor_data_samples(x, 'mmpretrain') is None
+    assert vis.tensor_data_samples(x, 'mmdet')[0].img_shape == (64, 96)
+    assert vis.tensor_data_samples(x, 'mmpretrain') is None

@@ -10,40 +10,18 @@ Usage: python tools/visualization/tdaf_attention.py CONFIG CHECKPOINT
 """
 import argparse
 from pathlib import Path
-from typing import Any, List, Sequence, Tuple
+from typing import List, Sequence
 
 import cv2
 import numpy as np
 
+# recorded_masks and colour_overlay are re-exported: other tools call them
+# from here (tools/analysis_tools/anar_contrast.py).
+from td_plugins.visualization import colour_overlay, recorded_masks
+
+__all__ = ['TILE', 'attention_grid', 'colour_overlay', 'recorded_masks']
+
 TILE = 160
-
-
-def colour_overlay(mask: np.ndarray, image: np.ndarray,
-                   alpha: float = 0.55) -> Tuple[np.ndarray, float, float]:
-    """``mask`` resized to ``image`` (BGR uint8), stretched to its own range
-    (min-max; a constant mask is all zero), coloured with the JET map and
-    blended over the image with weight ``alpha``. Returns the tile and the
-    mask's range ``(lo, hi)``. Shared with vis_attention.py."""
-    mask = cv2.resize(mask.astype(np.float32), image.shape[1::-1],
-                      interpolation=cv2.INTER_LINEAR)
-    lo, hi = float(mask.min()), float(mask.max())
-    norm = (mask - lo) / (hi - lo) if hi > lo else np.zeros_like(mask)
-    colour = cv2.applyColorMap((norm * 255).astype(np.uint8),
-                               cv2.COLORMAP_JET)
-    return cv2.addWeighted(image, 1 - alpha, colour, alpha, 0), lo, hi
-
-
-def recorded_masks(r2dns) -> List[Tuple[int, int, Any]]:
-    """``(stage, flow, mask)`` for every mask that ``r2dns`` recorded in
-    its last forward (``record_attention`` set), stage and flow 1-based.
-    A stage's masks gate its last ``len(masks)`` flows. Shared with
-    vis_attention.py."""
-    out = []
-    for stage, masks in enumerate(r2dns.attention_maps or []):
-        first = r2dns.num_flows - len(masks) + 1
-        for flow, mask in enumerate(masks, start=first):
-            out.append((stage + 1, flow, mask))
-    return out
 
 
 def _heat(mask: np.ndarray, image: np.ndarray) -> np.ndarray:
@@ -56,7 +34,6 @@ def _heat(mask: np.ndarray, image: np.ndarray) -> np.ndarray:
 def attention_grid(config: str, checkpoint: str, images: Sequence[str],
                    device: str = 'cpu') -> np.ndarray:
     """The picture as a BGR array (rows: images; columns: image, masks)."""
-    import td_plugins  # noqa: F401  (weights-only checkpoint loading)
     from mmdet.apis import inference_detector, init_detector
     model = init_detector(config, checkpoint, device=device)
     r2dns = model.backbone.r2dns

@@ -1,0 +1,108 @@
+"""A picture as a model's input, and the data samples of a tensor forward."""
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def prepare_input(model: nn.Module, image: np.ndarray, scope: str,
+                  frames: int) -> torch.Tensor:
+    """``image`` as the input the model's data preprocessor would give.
+
+    Channel order and normalisation of the preprocessor, zero padding to its
+    ``pad_size_divisor``; mmaction2 gets the ``(1, 1, C, [T,] H, W)`` layout,
+    the image repeated over ``frames`` frames for 3D models.
+
+    Args:
+        model (nn.Module): A model with a ``data_preprocessor``.
+        image (np.ndarray): A BGR uint8 picture ``(H, W, 3)``.
+        scope (str): The config's ``default_scope`` (``'mmaction'`` changes
+            the layout).
+        frames (int): Frames of the clip of a 3D (``NCTHW``) model.
+
+    Returns:
+        torch.Tensor: ``(1, 3, H', W')`` (padded), or mmaction2's layout, on
+        the model's device.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> model = nn.Conv2d(3, 1, 1)
+        >>> model.data_preprocessor = SimpleNamespace(pad_size_divisor=32)
+        >>> img = np.zeros((40, 50, 3), np.uint8)
+        >>> prepare_input(model, img, 'mmdet', 1).shape
+        torch.Size([1, 3, 64, 64])
+    """
+    dp = model.data_preprocessor
+    x = torch.from_numpy(image).permute(2, 0, 1).float()
+    if getattr(dp, '_channel_conversion', False) or \
+            getattr(dp, 'to_rgb', False):
+        x = x.flip(0)
+    if getattr(dp, '_enable_normalize', False):
+        x = (x - dp.mean.view(-1, 1, 1).cpu()) / dp.std.view(-1, 1, 1).cpu()
+    div = int(getattr(dp, 'pad_size_divisor', 1) or 1)
+    h, w = x.shape[1:]
+    x = F.pad(x, (0, -w % div, 0, -h % div))[None]
+    if scope == 'mmaction':
+        x = x[:, None]
+        if getattr(dp, 'format_shape', 'NCHW') == 'NCTHW':
+            x = x[:, :, :, None].repeat(1, 1, 1, frames, 1, 1)
+    return x.to(next(model.parameters()).device)
+
+
+def tensor_data_samples(x: torch.Tensor, scope: str,
+                        img_shape: Optional[Tuple[int, int]] = None
+                        ) -> Optional[list]:
+    """The ``data_samples`` of a ``mode='tensor'`` forward of ``x``.
+
+    For mmdet, one ``DetDataSample`` per image with the metadata the test
+    pipeline and data preprocessor would give (a two-stage detector's RPN
+    needs ``img_shape``); None for the other scopes.
+
+    Args:
+        x (torch.Tensor): The padded input ``(N, C, H, W)``.
+        scope (str): The config's ``default_scope``.
+        img_shape (tuple, optional): ``(h, w)`` before padding. Defaults to
+            ``x``'s.
+
+    Returns:
+        list or None: The data samples.
+
+    Example:
+        >>> tensor_data_samples(torch.zeros(1, 3, 64, 64), 'mmpretrain')
+    """
+    if scope != 'mmdet':
+        return None
+    from mmdet.structures import DetDataSample
+    padded = tuple(int(s) for s in x.shape[-2:])
+    shape = tuple(int(s) for s in img_shape) if img_shape else padded
+    meta = dict(img_shape=shape, ori_shape=shape, pad_shape=padded,
+                batch_input_shape=padded, scale_factor=(1.0, 1.0))
+    return [DetDataSample(metainfo=meta) for _ in range(x.shape[0])]
+
+
+def spatial_map(t: torch.Tensor, size: Tuple[int, int],
+                padded: Tuple[int, int]) -> np.ndarray:
+    """A map cropped to the part that covers the image, not the padding.
+
+    Args:
+        t (torch.Tensor): A ``(h, w)`` map, or a video map ``(T, h, w)``
+            (its middle frame is taken).
+        size (tuple): The image's ``(H, W)``.
+        padded (tuple): The padded input's ``(H', W')``.
+
+    Returns:
+        np.ndarray: The cropped ``(h', w')`` map.
+
+    Example:
+        >>> spatial_map(torch.zeros(3, 8, 8), (40, 50), (64, 64)).shape
+        (5, 6)
+    """
+    t = t.detach().float().cpu()
+    if t.dim() == 3:
+        t = t[t.shape[0] // 2]
+    h, w = t.shape
+    keep_h = max(1, round(h * size[0] / padded[0]))
+    keep_w = max(1, round(w * size[1] / padded[1]))
+    return t[:keep_h, :keep_w].numpy()
