@@ -1,29 +1,7 @@
 """Load mmengine checkpoints with ``torch.load(weights_only=True)``.
 
-torch >= 2.6 loads with ``weights_only=True`` by default, and mmengine 0.10.7
-writes objects that the weights-only unpickler refuses: the runner's
-``message_hub`` holds :class:`mmengine.logging.HistoryBuffer` objects whose
-state is numpy arrays and scalars. ``--resume``, ``load_from`` and
-``tools/test.py`` on a checkpoint the runner just wrote then fail with
-"Unsupported global". (mmengine's own fix, PR #1670 on its main branch, turns
-``weights_only`` off, which lets any checkpoint run code while it loads.)
-
-Here the other way round: the exact types mmengine writes are allow-listed,
-and only while mmengine loads a checkpoint. :func:`install_checkpoint_loader`
-replaces mmengine's loader for local paths (the ``''`` scheme) with one that
-calls ``torch.load(..., weights_only=True)`` inside
-``torch.serialization.safe_globals(mmengine_safe_globals())``, and wraps every
-other registered scheme (http, pavi, ...) in the same allow-list. Nothing is
-switched off: a checkpoint that needs any other global, such as a planted
-``os.system``, is refused with ``pickle.UnpicklingError`` before anything in it
-runs.
-
-Official TDAM checkpoints (Jaiswal, Fernando and Tan, ECCV 2022) need one
-more type: both official training scripts pickle their ``argparse.Namespace``
-under ``'args'`` (timm's ``CheckpointSaver._save`` and the legacy
-``main_train.py``). :func:`tdam_official_safe_globals` holds exactly that,
-for :func:`safe_torch_load`'s ``extra_globals``; it is not added to what
-mmengine may load.
+Allow-lists exactly the types mmengine writes, only while it loads (see
+docs/training.md, "Loading checkpoints weights-only").
 """
 import argparse
 import functools
@@ -40,13 +18,7 @@ _INSTALLED_FLAG = '_td_plugins_allow_listed'
 
 
 def _numpy_globals() -> List[Any]:
-    """The numpy callables and classes that pickled arrays and scalars use.
-
-    numpy 2 moved ``numpy.core`` to ``numpy._core``; an array pickled under
-    numpy 1 names ``numpy.core.multiarray._reconstruct``, so both spellings are
-    allowed where they exist. Every ``numpy.dtypes.*DType`` class is allowed
-    because which ones appear depends on what was logged.
-    """
+    """The numpy callables and classes that pickled arrays and scalars use."""
     import numpy as np
     found: List[Any] = [np.ndarray, np.dtype]
     for mod_name in ('numpy._core.multiarray', 'numpy.core.multiarray'):
@@ -66,15 +38,7 @@ def _numpy_globals() -> List[Any]:
 
 
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
-    """Stand-in for ``builtins.getattr`` while unpickling a checkpoint.
-
-    ``HistoryBuffer.__getstate__`` pickles its statistics methods
-    (``min``, ``max``, ``current``, ``mean``), and pickle protocol 2 writes a
-    method as ``getattr(HistoryBuffer, 'min')``. Allowing the real
-    ``getattr`` would let a checkpoint reach any attribute of any allowed
-    object; this one only returns public functions defined on
-    ``HistoryBuffer`` itself and refuses everything else.
-    """
+    """``builtins.getattr`` that returns only public ``HistoryBuffer`` methods."""
     from mmengine.logging.history_buffer import HistoryBuffer
     attr = vars(HistoryBuffer).get(name) if obj is HistoryBuffer else None
     if name.startswith('_') or not callable(attr):
@@ -88,10 +52,6 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
 def mmengine_safe_globals() -> tuple:
     """Everything beyond tensors that an mmengine training checkpoint holds.
 
-    ``HistoryBuffer``, numpy's array/scalar reconstruction and dtype classes,
-    and a restricted ``getattr`` (see :func:`_history_buffer_getattr`) that
-    the pickle names ``builtins.getattr``.
-
     Returns:
         tuple: Entries for :func:`torch.serialization.safe_globals`.
     """
@@ -101,21 +61,7 @@ def mmengine_safe_globals() -> tuple:
 
 
 def tdam_official_safe_globals() -> tuple:
-    """Everything beyond tensors and builtin containers that the official
-    TDAM training scripts pickle into a checkpoint.
-
-    timm's ``CheckpointSaver._save`` (``local_timm/utils/checkpoint_saver.py``)
-    writes ``epoch`` (int), ``arch`` (str), ``state_dict`` and, with EMA,
-    ``state_dict_ema`` (``OrderedDict`` of tensors, which torch already
-    allows), ``optimizer`` (a state dict: tensors, numbers, lists), ``version``
-    (int), the amp scaler's state dict under ``amp_scaler`` (native: floats
-    and ints) or ``amp`` (apex), ``metric`` (a Python float: an
-    ``AverageMeter`` average of ``Tensor.item()`` values) and ``args``, the
-    ``argparse.Namespace`` of ``td_train_and_evaluate.py`` (strings, numbers,
-    lists, tuples, None). The legacy ``main_train.py`` writes ``model``,
-    ``optimizer``, ``lr_scheduler`` (``StepLR``'s state dict: numbers and
-    lists), ``epoch`` and ``args`` (a Namespace again). So
-    ``argparse.Namespace`` is the only class to allow.
+    """What the official TDAM scripts pickle beyond tensors and containers.
 
     Returns:
         tuple: Entries for ``safe_torch_load(..., extra_globals=...)``.
@@ -124,8 +70,7 @@ def tdam_official_safe_globals() -> tuple:
 
 
 def _allow_list(extra_globals: Sequence = ()) -> Any:
-    """Context in which torch.load accepts what mmengine writes (plus
-    ``extra_globals``)."""
+    """Context in which torch.load accepts what mmengine writes."""
     return torch.serialization.safe_globals(
         list(mmengine_safe_globals()) + list(extra_globals))
 
@@ -137,15 +82,10 @@ def safe_torch_load(file: Any, map_location: Any = 'cpu',
     Args:
         file: A path or a file-like object.
         map_location: As in :func:`torch.load`. Defaults to ``'cpu'``.
-        extra_globals (Sequence): More entries to allow for this load only,
-            e.g. :func:`tdam_official_safe_globals`. Defaults to none.
+        extra_globals (Sequence): More entries to allow for this load only.
 
     Returns:
-        The loaded object.
-
-    Raises:
-        pickle.UnpicklingError: If the file needs a global outside the
-            allow-list (nothing in it has run).
+        The loaded object (``pickle.UnpicklingError`` if it needs more).
 
     Example:
         >>> import io, torch
@@ -188,8 +128,7 @@ def _load_local(filename: str, map_location: Optional[Any]) -> Any:
 
 
 def _allow_listed(loader: Callable) -> Callable:
-    """Run another scheme's loader (which calls plain ``torch.load``, i.e.
-    ``weights_only=True`` on torch >= 2.6) with the allow-list active."""
+    """Run another scheme's loader with the allow-list active."""
 
     @functools.wraps(loader)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
@@ -202,9 +141,6 @@ def _allow_listed(loader: Callable) -> Callable:
 
 def install_checkpoint_loader() -> bool:
     """Make mmengine load checkpoints weights-only with the allow-list.
-
-    Idempotent; called by ``import td_plugins``. Does nothing (and returns
-    False) when mmengine is not installed or torch has no ``safe_globals``.
 
     Returns:
         bool: Whether the loaders are (now) allow-listed.
