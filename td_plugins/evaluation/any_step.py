@@ -1,41 +1,7 @@
 """TDAM's per-step evaluation protocol, as plain functions.
 
-Jaiswal, Fernando and Tan, "TDAM" (ECCV 2022), section 4.1 ("we consider
-only predictions with unique localization maps (having an IOU < 0.5)") and
-the official ``validate_over_iou`` / ``custom_utils.filter_pred_with_iou`` /
-``accuracy_over_iou_filtered`` (``shared/spec/methods.md`` section 1.6):
-
-1. For t = 1..T the network is run with layer4's TD blocks stopped after
-   step t, giving one class-score vector per step.
-2. Each step's prediction is localised with the class activation map (CAM)
-   of its top-1 class (:func:`cam_boxes`).
-3. For t >= 2, step t is compared in turn with each entry kept so far;
-   on IoU > 0.5 the more confident of the two (top-1 probability; the
-   earlier entry on a tie) takes both places, box included
-   (:func:`filter_steps_by_iou`).
-4. An image counts as correct at top-k if *any* step's (filtered)
-   prediction is correct at top-k.
-
-This "any-of-T distinct-localisation" accuracy is what the paper's TD
-numbers report; the baselines' numbers are standard single-prediction
-accuracy, so td_plugins reports both, each named for what it is.
-
-Localisation ``'official'`` (``heatmap_smoothing_or`` + ``form_bboxes``
-with ``threshold_ratio=0.15``): the raw CAM is resized to the input size
-(``cv2.resize``, bilinear), min-max scaled to the integers 0..155, coloured
-with ``COLORMAP_JET``, converted to grey and kept where the grey level
-exceeds ``int(0.15 * 255) = 38``: scaled levels 37..155, i.e. at least
-about 0.235 of the CAM range, not 0.15. Contours are found with
-``RETR_LIST`` and ``CHAIN_APPROX_SIMPLE``; the box is the bounding
-rectangle of the first contour with the most points among those with more
-than 15 points, and an empty box ``[0, 0, 0, 0]`` (x, y, w, h) when there
-is none, which overlaps nothing. Localisation ``'simple'`` is td_plugins'
-earlier simplification: the min-max normalised CAM above 0.15, the largest
-8-connected component, the whole image when nothing is above.
-
-Boxes are ``(x1, y1, x2, y2)`` inclusive pixels, i.e. the official
-``(x, y, w, h)`` as ``(x, y, x + w - 1, y + h - 1)``; the empty box is
-``(0, 0, -1, -1)``.
+Jaiswal et al., "TDAM" (ECCV 2022), section 4.1, as the official
+``validate_over_iou`` (docs/tdam.md, "Evaluation").
 """
 from functools import lru_cache
 from typing import List, Sequence, Tuple
@@ -60,9 +26,7 @@ def check_localisation(localisation: str) -> None:
 
 def class_activation_maps(features: torch.Tensor, fc_weight: torch.Tensor,
                           classes: torch.Tensor) -> torch.Tensor:
-    """CAM of ``classes``: ``sum_c w[class, c] * f[c]``, shape (B, h, w).
-
-    The official ``getCAM_batch`` with ``normalize=False``.
+    """CAMs ``sum_c w[class, c] * f[c]`` of ``classes``, (B, h, w).
 
     Args:
         features (Tensor): Last feature maps, (B, C, h, w).
@@ -74,11 +38,7 @@ def class_activation_maps(features: torch.Tensor, fc_weight: torch.Tensor,
 
 @lru_cache(maxsize=None)
 def _kept_levels(threshold_ratio: float) -> np.ndarray:
-    """Which of the 0..255 scaled levels survive JET -> grey -> threshold.
-
-    Both conversions act pixel by pixel, so they are applied once to the
-    256 levels and then looked up.
-    """
+    """Which of the 0..255 scaled levels survive JET -> grey -> threshold."""
     import cv2
     levels = np.arange(256, dtype=np.uint8)[None]
     grey = cv2.cvtColor(cv2.applyColorMap(levels, cv2.COLORMAP_JET),
@@ -121,20 +81,13 @@ def _simple_box(cam: torch.Tensor, size: Tuple[int, int],
 def cam_boxes(cams: torch.Tensor, size: Tuple[int, int],
               threshold: float = 0.15,
               localisation: str = 'official') -> torch.Tensor:
-    """Box of each CAM at the input size (see the module docstring).
+    """Inclusive ``(x1, y1, x2, y2)`` box of each CAM at the input, (B, 4).
 
     Args:
         cams (Tensor): Raw CAMs, (B, h, w).
         size (tuple[int, int]): Input (height, width) to resize them to.
-        threshold (float): The official ``threshold_ratio`` (grey level
-            ``int(threshold * 255)``) or, for ``'simple'``, the fraction of
-            the CAM range. Defaults to 0.15.
-        localisation (str): ``'official'`` or ``'simple'``. Defaults to
-            ``'official'``.
-
-    Returns:
-        Tensor: (B, 4) inclusive ``(x1, y1, x2, y2)``; ``(0, 0, -1, -1)``
-        when the official localisation finds no contour.
+        threshold (float): Official ``threshold_ratio``. Defaults to 0.15.
+        localisation (str): ``'official'`` or ``'simple'``.
     """
     check_localisation(localisation)
     if not 0.0 <= threshold < 1.0:
@@ -149,9 +102,7 @@ def cam_boxes(cams: torch.Tensor, size: Tuple[int, int],
 
 
 def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """IoU of two inclusive pixel boxes ``(x1, y1, x2, y2)``; 0 when they
-    do not overlap or either is empty (as pycocotools' ``iou``, which the
-    official ``get_iou`` calls on ``(x, y, w, h)`` boxes)."""
+    """IoU of two inclusive pixel boxes ``(x1, y1, x2, y2)``, 0 if disjoint."""
     iw = min(a[2], b[2]) - max(a[0], b[0]) + 1
     ih = min(a[3], b[3]) - max(a[1], b[1]) + 1
     if iw <= 0 or ih <= 0:
@@ -164,23 +115,12 @@ def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
 
 def filter_steps_by_iou(scores: torch.Tensor, boxes: torch.Tensor,
                         iou_thr: float = 0.5) -> torch.Tensor:
-    """Step 3 of the protocol for one image (official
-    ``filter_pred_with_iou``).
-
-    Step t is compared with entries 0..t-1 in order, each time with its
-    current score and box. On IoU > ``iou_thr`` with entry j: if step t is
-    more confident, entry j becomes step t (score *and* box, so later steps
-    meet step t's box there); otherwise step t becomes entry j and goes on
-    with j's box. Entries that step t replaced keep following its score
-    through the rest of its comparisons: the official code stores views of
-    the step's output tensor, which a later merge in the same step
-    overwrites in place.
+    """Merge the steps of one image whose boxes overlap (``filter_pred_with_iou``).
 
     Args:
         scores (Tensor): Class probabilities per step, (T, num_classes).
         boxes (Tensor): CAM box per step, (T, 4).
-        iou_thr (float): Boxes overlapping more than this are one object.
-            Defaults to 0.5.
+        iou_thr (float): Merge above this IoU. Defaults to 0.5.
 
     Returns:
         Tensor: The filtered scores, (T, num_classes).

@@ -1,6 +1,4 @@
-"""``td_plugins.AnyStepAccuracy``: TDAM's evaluation protocol beside the
-standard accuracy (Jaiswal et al., ECCV 2022, section 4; see
-:mod:`td_plugins.evaluation.any_step`)."""
+"""TDAM's any-step accuracy (Jaiswal et al., ECCV 2022, section 4.1)."""
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -17,46 +15,21 @@ __all__ = ['AnyStepAccuracy']
 class AnyStepAccuracy(BaseMetric):
     """Standard final-step top-k and TDAM's any-of-T IoU-filtered top-k.
 
-    Needs predictions from ``td_plugins.TDAMClassifier``, which adds to
-    every data sample ``tdam_step_scores`` (T, num_classes), the raw CAMs
-    ``tdam_step_cams`` (T, h, w) of each step's top-1 class and the input
-    size ``tdam_input_size``; the CAMs are localised here
-    (:func:`td_plugins.evaluation.any_step.cam_boxes`) and the steps
-    filtered as the official ``filter_pred_with_iou``.
-
-    Reported keys (percent), for each k in ``topk``:
-    ``final_step/top{k}`` (the usual accuracy of the network's output, the
-    number to compare with any baseline) and
-    ``any_step_iou_filtered/top{k}`` (correct if any step's filtered
-    prediction is; the protocol behind the paper's TD numbers).
-
     Args:
         topk (Sequence[int]): Defaults to (1, 5).
-        iou_thr (float): Boxes overlapping more are one object. Defaults to
-            0.5.
-        localisation (str): ``'official'`` (the official
-            ``heatmap_smoothing_or`` + ``form_bboxes``: JET-coloured grey
-            CAM above 38, largest contour of more than 15 points, an empty
-            box when there is none) or ``'simple'`` (td_plugins' earlier
-            simplification: normalised CAM above ``cam_threshold``, largest
-            connected component, the whole image when there is none).
-            Defaults to ``'official'``.
-        cam_threshold (float): The official ``threshold_ratio``. Defaults
-            to 0.15.
-        collect_device (str): Defaults to ``'cpu'``.
-        prefix (str, optional): Defaults to ``'tdam'``.
+        iou_thr (float): Merge above this IoU. Defaults to 0.5.
+        localisation (str): ``'official'`` (default) or ``'simple'``.
+        cam_threshold (float): Official ``threshold_ratio``. Defaults to 0.15.
+        collect_device, prefix: As ``BaseMetric``; prefix ``'tdam'``.
 
     Example:
-        >>> import torch
         >>> metric = AnyStepAccuracy(topk=(1, ))
         >>> cams = torch.zeros(2, 7, 7)  # each step's CAM, layer4's size
         >>> cams[0, 1, 1] = cams[1, 5, 5] = 1.0  # two places
-        >>> sample = dict(gt_label=torch.tensor([1]),
-        ...               pred_score=torch.tensor([0.6, 0.4]),
-        ...               tdam_step_scores=torch.tensor([[0.3, 0.7],
-        ...                                              [0.6, 0.4]]),
-        ...               tdam_step_cams=cams, tdam_input_size=(64, 64))
-        >>> metric.process({}, [sample])
+        >>> metric.process({}, [dict(
+        ...     gt_label=torch.tensor([1]), pred_score=torch.tensor([0.6, 0.4]),
+        ...     tdam_step_scores=torch.tensor([[0.3, 0.7], [0.6, 0.4]]),
+        ...     tdam_step_cams=cams, tdam_input_size=(64, 64))])
         >>> metric.compute_metrics(metric.results)
         {'final_step/top1': 0.0, 'any_step_iou_filtered/top1': 100.0}
     """
