@@ -115,7 +115,7 @@ def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
 
 def filter_steps_by_iou(scores: torch.Tensor, boxes: torch.Tensor,
                         iou_thr: float = 0.5) -> torch.Tensor:
-    """Merge the steps of one image whose boxes overlap (``filter_pred_with_iou``).
+    """Merge the overlapping steps of one image (``filter_pred_with_iou``).
 
     Args:
         scores (Tensor): Class probabilities per step, (T, num_classes).

@@ -27,7 +27,7 @@ class AnyStepAccuracy(BaseMetric):
         >>> cams = torch.zeros(2, 7, 7)  # each step's CAM, layer4's size
         >>> cams[0, 1, 1] = cams[1, 5, 5] = 1.0  # two places
         >>> metric.process({}, [dict(
-        ...     gt_label=torch.tensor([1]), pred_score=torch.tensor([0.6, 0.4]),
+        ...     gt_label=torch.tensor([1]), pred_score=torch.tensor([.6, .4]),
         ...     tdam_step_scores=torch.tensor([[0.3, 0.7], [0.6, 0.4]]),
         ...     tdam_step_cams=cams, tdam_input_size=(64, 64))])
         >>> metric.compute_metrics(metric.results)

@@ -38,7 +38,7 @@ def _numpy_globals() -> List[Any]:
 
 
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
-    """``builtins.getattr`` that returns only public ``HistoryBuffer`` methods."""
+    """``builtins.getattr`` returning only public ``HistoryBuffer`` methods."""
     from mmengine.logging.history_buffer import HistoryBuffer
     attr = vars(HistoryBuffer).get(name) if obj is HistoryBuffer else None
     if name.startswith('_') or not callable(attr):

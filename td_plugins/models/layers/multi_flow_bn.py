@@ -1,28 +1,8 @@
 """Multi-Flow Batch Normalization (MFBN) of TDAF, and its synchronised form.
 
-Pang, Li, Li, Li, Cao and Lu, "TDAF: Top-Down Attention Framework for Vision
-Tasks" (AAAI 2021), section 3.1, eq. 4:
-``y^(n) = gamma * (x^(n) - mu_B(n)) / sqrt(sigma_B(n)^2 + eps) + alpha``.
-The recursive flows of R2DNS share every layer, but their activations are not
-identically distributed (later flows are masked by earlier flows' attention),
-so each flow ``n`` normalises with its own batch statistics and keeps its own
-running mean and variance, while the affine ``gamma`` (``weight``) and
-``alpha`` (``bias``) are shared by all flows.
-
-The flow is an argument of every call, ``bn(x, flow)`` (0-based), not module
-state, so activation checkpointing, ``torch.compile`` and re-entrant calls
-see the flow each call was made with. :func:`~.flow.run_flow` runs chains of
-modules (torchvision blocks, ``nn.Sequential``) passing the flow on.
-
-Both classes are ``torch.nn.modules.batchnorm._BatchNorm`` subclasses, so
-mmengine's optimizer constructor applies its norm rules (``norm_decay_mult``,
-no ``bias_lr_mult`` on norm biases), ``norm_eval`` code sees them, and
-``convert_sync_batchnorm`` finds them (:mod:`td_plugins.utils.sync_norm`
-makes it produce :class:`SyncMultiFlowBatchNorm`).
-
-State-dict layout: ``weight`` and ``bias`` ``(C,)``; ``running_mean`` /
-``running_var`` ``(num_flows, C)``; ``num_batches_tracked`` ``(num_flows,)``.
-A plain BN's state dict (shapes ``(C,)`` and ``()``) loads into every flow.
+Pang et al., "TDAF: Top-Down Attention Framework for Vision Tasks" (AAAI
+2021), section 3.1, eq. 4: per-flow batch and running statistics, shared
+affine (docs/tdaf.md, "Multi-flow BN, flows and checkpointing").
 """
 from typing import Any, Dict, Optional
 
@@ -38,19 +18,15 @@ __all__ = ['MultiFlowBatchNorm', 'MultiFlowBatchNorm2d',
 class MultiFlowBatchNorm(_BatchNorm):
     """BatchNorm with shared affine parameters and per-flow statistics.
 
-    Use :class:`MultiFlowBatchNorm2d` or :class:`MultiFlowBatchNorm3d`.
-
     Args:
         num_features (int): Channels C.
-        num_flows (int): Number of flows N (each keeps its own statistics).
-            Defaults to 3.
+        num_flows (int): Number of flows N. Defaults to 3.
         eps (float): Added to the variance. Defaults to 1e-5.
         momentum (float, optional): Running-statistics momentum; None for a
-            cumulative average, as in ``nn.BatchNorm``. Defaults to 0.1.
+            cumulative average. Defaults to 0.1.
         affine (bool): Learn the shared ``weight`` and ``bias``.
             Defaults to True.
-        track_running_stats (bool): Must be True (the per-flow running
-            statistics are what MFBN adds). Defaults to True.
+        track_running_stats (bool): Must be True. Defaults to True.
     """
 
     _abbr_ = 'bn'  # mmcv's build_norm_layer names the layer bn1, bn2, ...
@@ -109,8 +85,7 @@ class MultiFlowBatchNorm(_BatchNorm):
 
     def forward(self, x: torch.Tensor,
                 flow: Optional[int] = None) -> torch.Tensor:
-        """Normalise ``x``, a batch of flow ``flow`` (0-based; may be left
-        out only when ``num_flows == 1``)."""
+        """Normalise ``x``, a batch of flow ``flow`` (0-based)."""
         flow = self._flow_index(flow)
         self._check_input_dim(x)
         factor = self._factor(flow) if self.training else 0.0
@@ -140,7 +115,6 @@ class MultiFlowBatchNorm2d(MultiFlowBatchNorm):
     """:class:`MultiFlowBatchNorm` for ``(N, C, H, W)`` inputs.
 
     Example:
-        >>> import torch
         >>> bn = MultiFlowBatchNorm2d(8, num_flows=2)
         >>> bn(torch.randn(4, 8, 5, 5), flow=0).shape
         torch.Size([4, 8, 5, 5])
@@ -154,7 +128,6 @@ class MultiFlowBatchNorm3d(MultiFlowBatchNorm):
     """:class:`MultiFlowBatchNorm` for ``(N, C, T, H, W)`` inputs.
 
     Example:
-        >>> import torch
         >>> bn = MultiFlowBatchNorm3d(4, num_flows=3)
         >>> bn(torch.randn(2, 4, 3, 5, 5), flow=2).shape
         torch.Size([2, 4, 3, 5, 5])
@@ -169,18 +142,7 @@ def _world_size(group: Any) -> int:
 
 
 class SyncMultiFlowBatchNorm(MultiFlowBatchNorm):
-    """:class:`MultiFlowBatchNorm` whose per-flow batch statistics are
-    computed over the batches of all processes (as ``nn.SyncBatchNorm``).
-
-    In training with more than one process, each call all-reduces the
-    per-channel sum and count, then the sum of squared deviations from the
-    global mean (two-pass, in at least fp32), with
-    ``torch.distributed.nn.functional.all_reduce``, whose backward
-    all-reduces the gradient, so gradients flow through the statistics of
-    every rank. Any backend (gloo, nccl) and any device work. Without an
-    initialised process group, with one process, or in eval mode it is
-    :class:`MultiFlowBatchNorm`. Every process must make the same calls
-    (flows, order), as the R2DNS flows do. The output has the input's dtype.
+    """:class:`MultiFlowBatchNorm` with batch statistics over all processes.
 
     Args:
         num_features (int): Channels C.
@@ -188,14 +150,12 @@ class SyncMultiFlowBatchNorm(MultiFlowBatchNorm):
         eps (float): Added to the variance. Defaults to 1e-5.
         momentum (float, optional): Running-statistics momentum.
             Defaults to 0.1.
-        affine (bool): Learn the shared ``weight`` and ``bias``.
-            Defaults to True.
+        affine (bool): Learn the shared affine. Defaults to True.
         track_running_stats (bool): Must be True. Defaults to True.
         process_group (ProcessGroup, optional): Whose statistics are
             shared; None for the default group. Defaults to None.
 
     Example:
-        >>> import torch
         >>> bn = SyncMultiFlowBatchNorm(8, num_flows=2)  # no process group
         >>> bn(torch.randn(4, 8, 3, 3), flow=1).shape
         torch.Size([4, 8, 3, 3])
@@ -213,9 +173,7 @@ class SyncMultiFlowBatchNorm(MultiFlowBatchNorm):
     def from_multi_flow(cls, module: MultiFlowBatchNorm,
                         process_group: Any = None
                         ) -> 'SyncMultiFlowBatchNorm':
-        """The synchronised form of ``module``, sharing its parameters and
-        buffers (so ``requires_grad`` and the state dict are kept) and
-        checking inputs of the same rank."""
+        """The synchronised form of ``module``, sharing its parameters."""
         out = cls(module.num_features, module.num_flows, module.eps,
                   module.momentum, module.affine,
                   process_group=process_group)

@@ -1,36 +1,6 @@
 """R2DNS, the Recursive Dual-Directional Nested Structure of TDAF.
 
-Pang, Li, Li, Li, Cao and Lu, "TDAF: Top-Down Attention Framework for Vision
-Tasks" (AAAI 2021), section 3.1, eqs. 1-3 and 5. A network of L stages
-``h_1..h_L`` runs as N *vertical flows* with shared weights: flow ``n``
-(1-based) sees the input downsampled ``N - n`` times (eq. 2) and runs only
-the first ``S(n) = L - (N - n)`` stages (eq. 1). Along each *horizontal
-path* the ANAR ``g_l`` of stage ``l`` turns flow ``n-1``'s output of stage
-``l`` into a mask for flow ``n``'s output of the same stage:
-``x_{l+1}^(n) = h_l[x_l^(n)] * (g_l[x_{l+1}^(n-1)] + eta)`` (eq. 5). Only the
-last flow's outputs go on to the task head.
-
-:class:`R2DNS` owns what TDAF adds (the DSF, one ANAR per gated stage and
-the gate) but not the stages: they are passed to :meth:`R2DNS.forward`, so a
-backbone keeps its own parameter names (a TDAF ResNet keeps torchvision's
-``layer1.0.conv1.weight``) and any list of stages can be wrapped (the three
-deconvolution stages of a pose head, 3D stages, ...).
-
-Choices where the paper is silent (``shared/spec/methods.md`` section 2.1):
-
-* The first flow that has a stage is not gated (the paper initialises the
-  attention "to 1"; reading that as ``x = h``).
-* An ANAR normalises with the statistics of the flow whose features it
-  reads (flow ``n-1``).
-* A stem (e.g. ResNet's conv1/bn1/relu/maxpool) runs in every flow before
-  stage 1 and is not gated.
-* The stem, the stages and the ANARs get the flow being computed as an
-  argument (:func:`~.flow.run_flow` passes it to every multi-flow BN, flow
-  block or :class:`~.flow.FlowFn`); no module holds a flow.
-
-The work is done stage-major: all flows of stage ``l`` run first, then the
-ANARs gate flows ``2..N`` in order (each gate needs the previous flow's gated
-output), as the paper describes for latency.
+Pang et al., "TDAF" (AAAI 2021), section 3.1, eqs. 1-3 and 5 (docs/tdaf.md).
 """
 from typing import Any, Callable, List, Optional, Sequence, Union
 
@@ -50,11 +20,7 @@ Chain = Union[nn.Module, Callable, Sequence[Any]]
 
 def _can_overwrite(h: torch.Tensor, g: torch.Tensor,
                    stage_input: torch.Tensor) -> bool:
-    """True when the gate may scale a stage output ``h`` in place: autograd
-    keeps no reference to it (inference, or nothing requires a gradient) and
-    it shares no memory with the stage's input (a stage may return its input
-    or a view of it, which is also an earlier output or the user's tensor).
-    """
+    """Whether the gate may scale ``h`` in place (no autograd, no alias)."""
     if torch.is_grad_enabled() and (h.requires_grad or g.requires_grad):
         return False
     return h.untyped_storage().data_ptr() != \
@@ -63,10 +29,7 @@ def _can_overwrite(h: torch.Tensor, g: torch.Tensor,
 
 def check_r2dns_args(num_stages: int, num_flows: int, anar: int = 3,
                      eta: float = 0.5, dsf: str = 'avg_pool') -> None:
-    """Refuse invalid R2DNS arguments with a message naming each one.
-
-    For modules that must check them before building their layers.
-    """
+    """Refuse invalid R2DNS arguments with a message naming each one."""
     if num_stages < 1:
         raise ValueError('stage_channels must list at least one stage')
     if isinstance(num_flows, bool) or not isinstance(num_flows, int) \
@@ -84,24 +47,17 @@ class R2DNS(nn.Module):
     """TDAF's recursive flows over a list of stages.
 
     Args:
-        stage_channels (Sequence[int]): Output channels of each of the L
-            stages.
-        num_flows (int): N, 1 <= N <= L. N = 1 is the plain network.
-            Defaults to 3.
+        stage_channels (Sequence[int]): Output channels of the L stages.
+        num_flows (int): N, 1 <= N <= L (1: the plain network). Defaults to 3.
         anar (int): ANAR depth, 3, 5 or 7. Defaults to 3.
         eta (float): Half-scale residual weight (eq. 5). Defaults to 0.5.
         dims (int): 2 (images) or 3 (videos). Defaults to 2.
-        dsf (str): Downsample function mode, ``'avg_pool'`` or ``'linear'``
-            (see :class:`DownsampleFunction`). Defaults to ``'avg_pool'``.
-        anar_norm (callable, optional): ``channels -> nn.Module`` for the
-            ANARs; defaults to multi-flow BN with ``num_flows`` flows.
-        zero_init_anar (bool): Zero-init each ANAR's last conv, so that the
-            untrained structure computes exactly the plain network on the
-            full-resolution input (for pretrained weights); False: Kaiming
-            ``fan_in`` there too (from scratch). Defaults to True.
+        dsf (str): Downsample function, ``'avg_pool'`` or ``'linear'``.
+            Defaults to ``'avg_pool'``.
+        anar_norm (callable, optional): ``channels -> norm`` for the ANARs.
+        zero_init_anar (bool): Zero-init ANARs' last conv. Defaults to True.
 
     Example:
-        >>> import torch, torch.nn as nn
         >>> stages = nn.ModuleList([nn.Conv2d(3, 8, 3, 2, 1),
         ...                         nn.Conv2d(8, 16, 3, 2, 1)])
         >>> r2dns = R2DNS([8, 16], num_flows=2)
@@ -140,8 +96,7 @@ class R2DNS(nn.Module):
         self.record_attention = False
 
     def num_stages_of_flow(self, flow: int) -> int:
-        """Eq. 1 with 0-based flows: flow ``k`` runs ``L - (N - 1 - k)``
-        stages."""
+        """Eq. 1, 0-based: flow ``k`` runs ``L - (N - 1 - k)`` stages."""
         return self.num_stages - (self.num_flows - 1 - flow)
 
     def forward(self, x: torch.Tensor, stages: Sequence[Chain],
@@ -150,17 +105,8 @@ class R2DNS(nn.Module):
 
         Args:
             x (Tensor): The full-resolution input.
-            stages (Sequence): The L stages, in order; each a chain for
-                :func:`~.flow.run_flow` (a module, a list/tuple of modules
-                applied in turn, an ``nn.Sequential`` of flow blocks...), so
-                a backbone passes its own layers without wrapping them.
-            stem (module or list/tuple of modules, optional): Runs in every
-                flow before stage 1.
-
-        Returns:
-            list[Tensor]: L tensors, the last flow's stage outputs. With
-            ``record_attention`` set, the masks are kept in
-            :attr:`attention_maps` (``[stage][flow - 1]``).
+            stages (Sequence): The L stages, each a chain for ``run_flow``.
+            stem (optional): Chain run in every flow before stage 1.
         """
         if len(stages) != self.num_stages:
             raise ValueError(f'R2DNS was built for {self.num_stages} stages, '
