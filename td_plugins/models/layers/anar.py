@@ -1,49 +1,7 @@
 """ANAR, the Attention Network across Recurrence of TDAF, and its gate.
 
-Pang, Li, Li, Li, Cao and Lu, "TDAF: Top-Down Attention Framework for Vision
-Tasks" (AAAI 2021), section 3.2, Table 1 and eq. 5. An ANAR ``g_l`` reads
-the output of stage ``l`` in flow ``n-1`` (half the resolution of flow
-``n``) and returns a one-channel soft mask at flow ``n``'s resolution;
-:class:`HalfScaleResidualGate` applies it as ``h * (g + eta)``, eta = 0.5.
-
-Table 1 (c = input channels; every conv/deconv but the last is followed by
-BN and ReLU, the last by a sigmoid):
-
-===========  =====================  =============  ===========
-layer        ANAR-7                 ANAR-5         ANAR-3
-===========  =====================  =============  ===========
-trans 1x1    c/4                    c/4            c/8
-down 3x3/2   c/8, c/8               c/8            -
-up 4x4/2     c/16, c/16, c/32       c/16, c/32     c/32
-trans 1x1    1                      1              1
-===========  =====================  =============  ===========
-
-Choices where the paper is silent (``shared/spec/methods.md`` section 2.2):
-
-* ANAR-7 has two down steps (the extracted table shows one ``c/8`` row);
-  with three ups the mask then comes out at twice the input resolution, as
-  it must for every variant.
-* Skip connections ("SC, a single layer CNN") are 1x1 convolutions (+BN)
-  from each encoder tensor to the decoder tensor of the same resolution,
-  added before the decoder's ReLU (hourglass style). ANAR-3 has no encoder
-  step at a decoder resolution, so it has none.
-* 3x3 stride-2 convs use padding 1 and 4x4 stride-2 transposed convs padding
-  1 (an exact x2). For odd sizes the decoder is cropped to its skip tensor,
-  and the mask to the requested output size.
-* Convolutions carry no bias (a BN follows) except the last 1x1.
-* ``zero_init_last`` (default True) zero-initialises the last 1x1, so the
-  mask starts at sigmoid(0) = 0.5 everywhere and ``h * (g + 0.5) = h``: an
-  untrained TDAF network computes what its plain network computes. That is
-  the start for loading pretrained weights. From scratch the paper
-  initialises every parameter with Kaiming's method (section 4.1);
-  ``zero_init_last=False`` does that for the last 1x1 too, in ``fan_in``
-  mode: it has one output channel, so ``fan_out`` would give its weights
-  std sqrt(2) and saturate the sigmoid, while ``fan_in`` starts the mask
-  logits at unit scale (docs/tdaf.md, "ANAR init").
-* ``norm_layer`` is a callable ``(channels) -> nn.Module``; TDAF passes
-  multi-flow BN, and R2DNS passes the flow whose features the ANAR reads
-  (``anar(x, flow=k)``; norms that take no flow are called as ``norm(y)``).
-  Channel widths are at least ``min_channels`` (default 1).
+Pang et al., "TDAF" (AAAI 2021), section 3.2, Table 1 and eq. 5; widths and
+the choices where the paper is silent are in docs/tdaf.md, "ANAR".
 """
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -89,17 +47,14 @@ class ANAR(nn.Module):
     Args:
         in_channels (int): Channels c of the stage output it reads.
         depth (int): 3, 5 or 7 (ANAR-3/5/7 of Table 1). Defaults to 3.
-        dims (int): 2 for images, 3 for videos (all kernels become 3D and
-            the time axis is up-sampled too). Defaults to 2.
+        dims (int): 2 for images, 3 for videos. Defaults to 2.
         norm_layer (callable, optional): ``channels -> nn.Module``; defaults
             to ``nn.BatchNorm2d`` / ``nn.BatchNorm3d``.
-        zero_init_last (bool): Start with a constant 0.5 mask (for
-            pretrained weights); False: Kaiming ``fan_in`` (from scratch; see
-            the module docstring). Defaults to True.
+        zero_init_last (bool): Start with a constant 0.5 mask; False: Kaiming
+            ``fan_in``. Defaults to True.
         min_channels (int): Lower bound of every hidden width. Defaults to 1.
 
     Example:
-        >>> import torch
         >>> anar = ANAR(256, depth=5)
         >>> anar(torch.rand(2, 256, 14, 14)).shape
         torch.Size([2, 1, 28, 28])
@@ -159,8 +114,7 @@ class ANAR(nn.Module):
         self.reset_parameters(zero_init_last)
 
     def reset_parameters(self, zero_init_last: bool = True) -> None:
-        """Kaiming init (the paper's section 4.1); the last layer zero (a
-        constant 0.5 mask) or Kaiming ``fan_in`` (from scratch)."""
+        """Kaiming init; the last layer zero or Kaiming ``fan_in``."""
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d,
                               nn.ConvTranspose3d)):
@@ -176,9 +130,7 @@ class ANAR(nn.Module):
     def forward(self, x: torch.Tensor,
                 out_size: Optional[Sequence[int]] = None,
                 flow: Optional[int] = None) -> torch.Tensor:
-        """Mask of shape ``(B, 1, *out_size)``; ``out_size`` defaults to
-        twice the input's spatial (and temporal) size. ``flow`` goes to the
-        multi-flow norms (required when they have several flows)."""
+        """Mask ``(B, 1, *out_size)``; ``out_size`` defaults to 2x the input."""
         if x.dim() != self.dims + 2:
             raise ValueError(f'ANAR(dims={self.dims}) expects a '
                              f'{self.dims + 2}-D input, got shape '
@@ -212,14 +164,12 @@ class ANAR(nn.Module):
 
 
 class HalfScaleResidualGate(nn.Module):
-    """``h * (g + eta)`` (eq. 5): a soft mask that can both damp (g < 0.5)
-    and amplify (g > 0.5) features; eta = 1 would only amplify.
+    """``h * (g + eta)``, the half-scale residual gate (eq. 5).
 
     Args:
         eta (float): The shortcut weight, in [0, 1]. Defaults to 0.5.
 
     Example:
-        >>> import torch
         >>> gate = HalfScaleResidualGate()
         >>> h = torch.ones(1, 4, 2, 2)
         >>> gate(h, torch.full((1, 1, 2, 2), 0.5)).unique()
@@ -233,9 +183,7 @@ class HalfScaleResidualGate(nn.Module):
 
     def forward(self, h: torch.Tensor, g: torch.Tensor,
                 inplace: bool = False) -> torch.Tensor:
-        """Gate ``h`` with ``g``; ``inplace=True`` overwrites ``h`` (for
-        inference, where no graph keeps ``h``: it saves allocating and
-        writing a tensor as large as ``h``)."""
+        """Gate ``h`` with ``g``; ``inplace=True`` overwrites ``h``."""
         scale = g + self.eta
         return h.mul_(scale) if inplace else h * scale
 

@@ -1,46 +1,8 @@
 """The top-down "searchlight" attention of TDAM.
 
-Jaiswal, Fernando and Tan, "TDAM: Top-Down Attention Module for Contextually
-Guided Feature Selection in CNNs" (ECCV 2022), section 3, eqs. 4-8. A higher
-("top") feature map ``X^N`` and a lower ("bottom") map ``X^0`` are each
-average-pooled to a vector; a small MLP turns them into a *searchlight*
-``S`` with one entry per bottom channel (eq. 4-5), which then selects
-features of the bottom map, channels first and then positions:
-
-* eq. 6: ``X' = sigmoid(S) * X^0`` (channel gate),
-* eq. 7: ``A = sum_c S_c X'_c`` (the *raw* searchlight as a 1x1 filter),
-* eq. 8: ``X'' = sigmoid(A) * X'`` (spatial gate).
-
-Modes (official code, ``shared/spec/methods.md`` section 1.2): ``'top'``
-(``S = W_s relu(W_t gap(X^N))``) and ``'joint'`` (``S = W_s [relu(W_t
-gap(X^N)); relu(W_b gap(X^0))]``). All weights are bias-free 1x1 convs; the
-module has no normalisation.
-
-Where paper and code differ (spec section 1.9) the code is the default: both
-branches reduce to ``rd = C^N // r`` channels (``widths='code'``), which is
-what gives the published parameter counts; ``widths='paper'`` uses eq. 4's
-``C^0 // r`` for the bottom branch instead.
-
-Operation order (``order``; the paper's ablation of section 5, the official
-``TD_Spotlight_Attention.operation_seq``): ``'channel->spatial'`` (default,
-eqs. 6-8), ``'spatial->channel'`` (eq. 7's map from ``X^0``, its gate first,
-then eq. 6's), ``'spatial'`` (eqs. 7-8 on ``X^0`` only) and ``'channel'``
-(eq. 6 only); all four are the official names. ``'parallel'`` is this
-project's, kept for old configs: both gates computed from ``X^0`` and
-applied together, which is the same function as ``'spatial->channel'``
-(the gates multiply).
-
-The spatial sum of eq. 7 is a batched matrix product, so operator-level
-MAC counters (``torch.utils.flop_counter``) count the attention's
-arithmetic along with the convolutions.
-
-Mixed precision. The official code sums eq. 7 with ``torch.sum``, which
-autocast runs in float32; here the sum runs in float32 with autocast
-disabled (its inputs cast up), whatever the device, and so does its
-sigmoid. The 1x1 convs of the searchlight stay under autocast (float16 /
-bfloat16, as the official convs). The spatial gate is cast back, so the
-output has the dtype of ``bottom``: the dtype the block's next layer would
-get without the attention.
+Jaiswal, Fernando and Tan, "TDAM" (ECCV 2022), section 3, eqs. 4-8, as the
+official ``TD_Spotlight_Attention``; modes, widths and orders are in
+docs/tdam.md, "The searchlight attention".
 """
 from typing import Tuple
 
@@ -73,8 +35,7 @@ def check_td_args(td_mode: str, feedback_distance: int,
                   num_steps: int, reduction: int = 16,
                   td_order: str = 'channel->spatial',
                   td_widths: str = 'code') -> None:
-    """Refuse TD arguments a backbone's block does not support, each with a
-    message naming the argument and its valid values.
+    """Refuse TD arguments a backbone's block does not support.
 
     Args:
         valid_distances (tuple): The feedback distances m of ``block``.
@@ -106,17 +67,12 @@ class TopDownAttention(nn.Module):
         mode (str): ``'joint'`` or ``'top'``. Defaults to ``'joint'``.
         reduction (int): r; the hidden width is ``top_channels // r``.
             Defaults to 16.
-        order (str): ``'channel->spatial'``, ``'spatial->channel'``,
-            ``'spatial'``, ``'channel'`` (the official ``operation_seq``
-            values) or ``'parallel'`` (this project's; equals
-            ``'spatial->channel'``). Defaults to ``'channel->spatial'``.
-        widths (str): ``'code'`` (official, default) or ``'paper'``
-            (eq. 4's bottom-branch width ``bottom_channels // r``).
-        dims (int): 2 for images, 3 for videos (pooling over T, H, W).
-            Defaults to 2.
+        order (str): One of :data:`TD_ORDERS`. Defaults to
+            ``'channel->spatial'``.
+        widths (str): ``'code'`` (official, default) or ``'paper'``.
+        dims (int): 2 for images, 3 for videos. Defaults to 2.
 
     Example:
-        >>> import torch
         >>> td = TopDownAttention(256, 1024, mode='joint')
         >>> td(torch.rand(2, 256, 14, 14), torch.rand(2, 1024, 14, 14)).shape
         torch.Size([2, 256, 14, 14])
@@ -166,9 +122,7 @@ class TopDownAttention(nn.Module):
 
     @staticmethod
     def _spatial_gate(s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """``sigmoid`` of eq. 7's ``sum_c S_c x_c`` per position, shape
-        ``(B, 1, ...)``, summed in float32 or wider (autocast off) and
-        returned in ``x``'s dtype."""
+        """``sigmoid`` of eq. 7's ``sum_c S_c x_c``, (B, 1, ...), float32 sum."""
         acc = at_least_float32(x.dtype)
         with autocast_off(x):
             logits = torch.einsum('bc,bc...->b...', s.flatten(1).to(acc),
