@@ -154,3 +154,32 @@ def test_auto_picks_per_sample_kernels_on_large_maps_only():
     strided.impl = 'fold'
     assert strided.resolve_impl((8, 8)) == 'taps'
     assert wide.resolve_impl((8, 8)) == 'taps'
+
+
+@pytest.mark.parametrize('size', [(9, 11), (3, 3), (2, 5), (16, 7)])
+def test_pool_impls_agree(size):
+    """``pool_impl='matrix'`` gives the adaptive pooling's attention and
+    output, chosen at construction or set later."""
+    torch.manual_seed(0)
+    conv = AWConv2d(8, 16, 3, padding=1, reduction=4).eval()
+    matrix = AWConv2d(8, 16, 3, padding=1, reduction=4,
+                      pool_impl='matrix').eval()
+    matrix.load_state_dict(conv.state_dict())
+    assert set(matrix.state_dict()) == set(conv.state_dict())
+    x = torch.randn(2, 8, *size)
+    with torch.no_grad():
+        want = conv(x)
+        torch.testing.assert_close(matrix(x), want, rtol=1e-5, atol=1e-6)
+        conv.pool_impl = 'matrix'
+        torch.testing.assert_close(conv(x), want, rtol=1e-5, atol=1e-6)
+    assert "pool_impl='matrix'" in repr(conv)
+
+
+def test_pool_impl_is_checked():
+    with pytest.raises(ValueError, match=r"pool_impl must be one of "
+                       r"\('adaptive', 'matrix'\), got 'max'"):
+        AWConv2d(8, 16, 3, reduction=4, pool_impl='max')
+    conv = AWConv2d(8, 16, 3, reduction=4)
+    with pytest.raises(ValueError, match='pool_impl must be one of'):
+        conv.pool_impl = 'onnx'
+    assert conv.pool_impl == 'adaptive'

@@ -65,9 +65,10 @@ def _run_onnx(path, x):
 @pytest.mark.parametrize('size_in,size_out', [(16, 3), (7, 3), (5, 1),
                                               (9, 3), (3, 3), (2, 3)])
 def test_pool_matrix_is_adaptive_average_pooling(size_in, size_out):
+    from td_plugins.models.layers.aw_conv import adaptive_pool_matrix
     x = torch.randn(2, 4, size_in, size_in + 1)
-    ph = tool._adaptive_pool_matrix(size_in, size_out)
-    pw = tool._adaptive_pool_matrix(size_in + 1, size_out)
+    ph = adaptive_pool_matrix(size_in, size_out)
+    pw = adaptive_pool_matrix(size_in + 1, size_out)
     torch.testing.assert_close(ph @ x @ pw.t(),
                                F.adaptive_avg_pool2d(x, size_out),
                                rtol=0, atol=1e-6)

@@ -1,9 +1,8 @@
 """Export a config's model (or only its backbone) to ONNX and check it.
 
 The TDAM, TDAF and AW backbones (Jaiswal et al., ECCV 2022; Pang et al., AAAI
-2021; Zhu et al., ICANN 2021; ``shared/spec/methods.md`` sections 1-3), the
-classifiers built on them, and detectors such as FCOS with a TDAF backbone
-up to the head's raw outputs (for FCOS: ``cls_score_i``, ``bbox_pred_i`` and
+2021; Zhu et al., ICANN 2021, section 3), the classifiers built on them, and
+detectors such as FCOS with a TDAF backbone up to the head's raw outputs (for FCOS: ``cls_score_i``, ``bbox_pred_i`` and
 ``centerness_i`` per FPN level; no box decoding, no NMS).
 
     python tools/deployment/export_onnx.py \\
@@ -24,9 +23,9 @@ the attention layers need only these three things, which this tool does:
   the equal ``'taps'`` sum.
 * AW-convolution's ``adaptive_avg_pool2d`` to the kernel size (eq. 7),
   which ONNX cannot express when the input size is not a multiple of the
-  kernel size (``torch.onnx`` refuses it): for the export, each AWConv2d's
-  pooling becomes two matrix products with the (constant, exact) averaging
-  matrices of that input size. The check below compares with the
+  kernel size (``torch.onnx`` refuses it): for the export, each AWConv2d
+  is set to ``pool_impl='matrix'``, two matrix products with the (constant,
+  exact) averaging matrices of that input size. The check below compares with the
   unmodified model.
 
 The input of the graph is the tensor after the data preprocessor
@@ -40,10 +39,8 @@ above ``--atol``, default 1e-4). torch.onnx's TorchScript exporter
 (``dynamo=False``; torch >= 2.9 defaults to the dynamo one), opset 17.
 """
 import argparse
-import math
 import re
 import sys
-import types
 import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -159,34 +156,15 @@ class _TensorModel(nn.Module):
             getattr(self.model, 'head', None)
 
 
-def _adaptive_pool_matrix(size_in: int, size_out: int) -> torch.Tensor:
-    """(size_out, size_in) averaging matrix of ``adaptive_avg_pool``:
-    row i averages inputs floor(i*in/out) .. ceil((i+1)*in/out) - 1."""
-    matrix = torch.zeros(size_out, size_in)
-    for i in range(size_out):
-        start = (i * size_in) // size_out
-        end = math.ceil((i + 1) * size_in / size_out)
-        matrix[i, start:end] = 1.0 / (end - start)
-    return matrix
-
-
-def _matrix_pool(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """AWConv2d._pool as ``P_h @ x @ P_w^T``."""
-    kh, kw = self.kernel_size
-    ph = _adaptive_pool_matrix(x.shape[2], kh).to(x)
-    pw = _adaptive_pool_matrix(x.shape[3], kw).to(x)
-    return torch.matmul(ph, torch.matmul(x, pw.t()))
-
-
 def patch_aw_pooling(model: nn.Module) -> int:
-    """Give every AWConv2d in ``model`` the matrix-product pooling (see the
-    module docstring); returns how many were patched. Only this instance
-    changes (an attribute of each module), not the class."""
+    """Set every AWConv2d in ``model`` to the matrix-product pooling
+    (``pool_impl='matrix'``, see the module docstring); returns how many
+    were set."""
     from td_plugins.models.layers import AWConv2d
     count = 0
     for module in model.modules():
         if isinstance(module, AWConv2d):
-            module._pool = types.MethodType(_matrix_pool, module)
+            module.pool_impl = 'matrix'
             count += 1
     return count
 

@@ -41,16 +41,22 @@ Under autocast the output has the dtype the plain convolution gives; the
 attention ``A`` (its norms, sigmoid and ``1 + A``) and the sum over taps stay
 in float32 and are rounded once (``docs/aw.md``, "Mixed precision").
 """
+import math
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ['AWConv2d', 'AW_IMPLS', 'AW_NORMS', 'AUTO_MIN_POSITIONS',
-           'build_attn_norm', 'check_attn_norm_cfg']
+__all__ = ['AWConv2d', 'AW_IMPLS', 'AW_NORMS', 'AW_POOL_IMPLS',
+           'AUTO_MIN_POSITIONS', 'adaptive_pool_matrix', 'build_attn_norm',
+           'check_attn_norm_cfg']
 
 AW_IMPLS = ('auto', 'taps', 'fold', 'reference')
+# How A0 pools the input to the kernel's size: ``F.adaptive_avg_pool2d``, or
+# two matrix products with its averaging matrices (the same averages, and
+# exportable to ONNX at any input size: tools/deployment/export_onnx.py).
+AW_POOL_IMPLS = ('adaptive', 'matrix')
 # 'auto' uses the per-sample kernels when each kernel serves at least this
 # many output positions (their construction is then a small part of the
 # work; measured with benchmarks/bench_aw_conv.py), the taps otherwise.
@@ -141,6 +147,33 @@ def build_attn_norm(cfg: AttnNormCfg, channels: int) -> nn.Module:
     return norm
 
 
+def adaptive_pool_matrix(size_in: int, size_out: int) -> torch.Tensor:
+    """The averaging matrix of 1-D adaptive average pooling.
+
+    Row ``i`` averages inputs ``floor(i * in / out)`` to
+    ``ceil((i + 1) * in / out) - 1``, as ``F.adaptive_avg_pool1d``.
+
+    Args:
+        size_in (int): Input length.
+        size_out (int): Output length.
+
+    Returns:
+        torch.Tensor: A ``(size_out, size_in)`` matrix.
+
+    Example:
+        >>> adaptive_pool_matrix(5, 3)
+        tensor([[0.5000, 0.5000, 0.0000, 0.0000, 0.0000],
+                [0.0000, 0.3333, 0.3333, 0.3333, 0.0000],
+                [0.0000, 0.0000, 0.0000, 0.5000, 0.5000]])
+    """
+    matrix = torch.zeros(size_out, size_in)
+    for i in range(size_out):
+        start = (i * size_in) // size_out
+        end = math.ceil((i + 1) * size_in / size_out)
+        matrix[i, start:end] = 1.0 / (end - start)
+    return matrix
+
+
 def _widened(t: torch.Tensor) -> torch.Tensor:
     """``t`` in float32 when autocast runs it in a lower precision."""
     if t.dtype in (torch.float16, torch.bfloat16) and \
@@ -174,6 +207,11 @@ class AWConv2d(nn.Conv2d):
             ``'GN'`` (``num_groups`` 1 unless given) or None (no norm; the
             pointconvs then have biases), or an mmcv-style dict of one of
             those types (see :func:`build_attn_norm`). Defaults to 'BN'.
+        pool_impl (str): How the attention pools the input to the kernel's
+            size: ``'adaptive'`` (``F.adaptive_avg_pool2d``) or
+            ``'matrix'`` (the same averages as two matrix products, which
+            ONNX can express at any input size). Settable after
+            construction. Defaults to 'adaptive'.
 
     The main weight and bias keep ``nn.Conv2d``'s names (``weight``,
     ``bias``); the attention branch is ``attn_conv1``, ``attn_bn1``,
@@ -194,7 +232,8 @@ class AWConv2d(nn.Conv2d):
                  kernel_size: _Pair, stride: _Pair = 1, padding: _Pair = 0,
                  dilation: _Pair = 1, groups: int = 1, bias: bool = True,
                  reduction: int = 16, impl: str = 'auto',
-                 attn_norm_cfg: AttnNormCfg = 'BN') -> None:
+                 attn_norm_cfg: AttnNormCfg = 'BN',
+                 pool_impl: str = 'adaptive') -> None:
         for name, value in (('in_channels', in_channels),
                             ('out_channels', out_channels),
                             ('reduction', reduction)):
@@ -207,6 +246,7 @@ class AWConv2d(nn.Conv2d):
                              f'{groups!r}')
         if impl not in AW_IMPLS:
             raise ValueError(f'impl must be one of {AW_IMPLS}, got {impl!r}')
+        _check_pool_impl(pool_impl)
         if reduction > out_channels:
             raise ValueError(
                 f'reduction ({reduction}) must not exceed out_channels '
@@ -225,6 +265,7 @@ class AWConv2d(nn.Conv2d):
         hidden = out_channels // reduction
         self.reduction = reduction
         self.impl = impl
+        self.pool_impl = pool_impl
         self.attn_norm_cfg = norm_spec
         biased = norm_spec is None
         self.attn_conv1 = nn.Conv2d(in_channels, hidden, 1, bias=biased)
@@ -243,9 +284,24 @@ class AWConv2d(nn.Conv2d):
         a = _widened(self.attn_conv2(a))
         return torch.sigmoid(self._norm(self.attn_bn2, a))
 
+    @property
+    def pool_impl(self) -> str:
+        """How A0 is pooled: one of ``AW_POOL_IMPLS``."""
+        return self._pool_impl
+
+    @pool_impl.setter
+    def pool_impl(self, value: str) -> None:
+        _check_pool_impl(value)
+        self._pool_impl = value
+
     def _pool(self, x: torch.Tensor) -> torch.Tensor:
         """A0: average pooling of the input to the kernel's size."""
-        return F.adaptive_avg_pool2d(x, self.kernel_size)
+        if self._pool_impl == 'adaptive':
+            return F.adaptive_avg_pool2d(x, self.kernel_size)
+        kh, kw = self.kernel_size
+        ph = adaptive_pool_matrix(x.shape[2], kh).to(x)
+        pw = adaptive_pool_matrix(x.shape[3], kw).to(x)
+        return torch.matmul(ph, torch.matmul(x, pw.t()))
 
     @staticmethod
     def _norm(norm: nn.Module, a: torch.Tensor) -> torch.Tensor:
@@ -372,5 +428,13 @@ class AWConv2d(nn.Conv2d):
     def extra_repr(self) -> str:
         norm = None if self.attn_norm_cfg is None else \
             self.attn_norm_cfg['type']
+        pool = '' if self._pool_impl == 'adaptive' else \
+            f', pool_impl={self._pool_impl!r}'
         return (f'{super().extra_repr()}, reduction={self.reduction}, '
-                f'impl={self.impl!r}, attn_norm={norm!r}')
+                f'impl={self.impl!r}, attn_norm={norm!r}{pool}')
+
+
+def _check_pool_impl(value: Any) -> None:
+    if value not in AW_POOL_IMPLS:
+        raise ValueError(f'pool_impl must be one of {AW_POOL_IMPLS}, got '
+                         f'{value!r}')
