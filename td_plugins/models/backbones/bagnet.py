@@ -1,49 +1,8 @@
 """BagNet-77: the feature extractor of TNet on ImageNet.
 
-Papadopoulos, Korus and Memon, "Hard-Attention for Scalable Image
-Classification" (NeurIPS 2021), section 5.1 ("BagNet-77, a slightly modified
-version of BagNet-77-lowD") and ``shared/spec/methods.md`` section 4.1
-(official ``BagNet_77``, ``ImageNet/models.py``): a ResNet-50-like network
-whose receptive field is limited to 77 x 77 pixels, with **no BatchNorm**,
-biased convolutions, leaky ReLU (slope 0.2), Keras ``glorot_normal``
-weights and zero biases.
-
-Layout (E = 4c; a block is (kernel, stride, padding); 1 = a 1x1 block):
-
-- part1: 3x3 conv 3 -> 64, 'valid', leaky.
-- part2 (c = 64): (3, 2, same), (3, 1, same), 1.
-- part3 (c = 128): (3, 2, same), (3, 1, same), 1, 1.
-- part4 (c = 256): (3, 2, **valid**), (3, 1, same), 1, 1, 1, 1.
-- part5 (c = 512): (3, 1, **valid**), (3, 1, same), 1.
-- part6 ("lowD"): 1x1 conv 2048 -> 512, leaky; then the optional spatial
-  (channel-wise) dropout, ``drop_rate`` (TNet 0.5, the BagNet-77 baseline
-  0.625, i.e. keep probabilities 0.5 and 0.375).
-
-A block is conv1 1x1 (in -> c) + leaky, conv2 k x k (c -> c, stride s) +
-leaky, conv3 1x1 (c -> E), plus the shortcut, then leaky. The shortcut is a
-1x1 stride-s conv (in -> E) when ``s > 1`` or ``in != E``, else identity;
-after a 'valid' k x k conv2 it is centre-cropped by ``(k - 1) / 2`` first.
-'same' follows TensorFlow: a stride-2 3x3 conv pads ``max((ceil(H/2) - 1) *
-2 + 3 - H, 0)`` rows, the smaller half on top (on an even map: 0 on top, 1
-at the bottom), so the weights behave as the official ones.
-
-Shapes (``[B, C, H, W]``, parts indexed 0..5 by ``out_indices``):
-
-=====  =========  ===========  ============
-index  part       224 x 224    77 x 77
-=====  =========  ===========  ============
-0      part1      64 x 222     64 x 75
-1      part2      256 x 111    256 x 38
-2      part3      512 x 56     512 x 19
-3      part4      1024 x 27    1024 x 9
-4      part5      2048 x 25    2048 x 7
-5      part6      512 x 25     512 x 7
-=====  =========  ===========  ============
-
-TNet's location features are the part4 map strided by 2, ``[..., ::2,
-::2]``: 5 x 5 x 1024 at 77 x 77. With global average pooling and a 512 ->
-1000 linear head: 20,546,664 parameters; 18.423 GMAC at 224 x 224 and 1.803
-GMAC at 77 x 77 (conv and linear MACs; spec 4.5).
+Papadopoulos et al., "Hard-Attention for Scalable Image Classification"
+(NeurIPS 2021), section 5.1, as the official ``BagNet_77``
+(``ImageNet/models.py``); layout and shapes in docs/tnet.md, "BagNet-77".
 """
 import math
 from typing import List, Optional, Sequence, Tuple, Union
@@ -71,15 +30,13 @@ _NUM_PARTS = 6
 
 
 def _conv(*args, **kwargs) -> nn.Conv2d:
-    """A Conv2d without PyTorch's default init (BagNet re-initialises every
-    conv; this halves the build time of the 20M parameters)."""
+    """A Conv2d without PyTorch's default init (all are re-initialised)."""
     kwargs.setdefault('device', torch.get_default_device())
     return torch.nn.utils.skip_init(nn.Conv2d, *args, **kwargs)
 
 
 def _init_convs(module: nn.Module) -> None:
-    """Keras ``glorot_normal`` weights and zero biases (the official
-    ``BagNet_77``) for every conv in ``module``."""
+    """Keras ``glorot_normal`` weights and zero biases for every conv."""
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
             glorot_normal_(m.weight)
@@ -104,11 +61,10 @@ class BagNetBottleneck(nn.Module):
         channels (int): Bottleneck width c; the output has 4c channels.
         kernel_size (int): Kernel of conv2 (3 or 1). Defaults to 3.
         stride (int): Stride of conv2 and of the shortcut. Defaults to 1.
-        padding (str): ``'same'`` (TensorFlow semantics) or ``'valid'``
-            (the shortcut is then centre-cropped). Defaults to ``'same'``.
+        padding (str): ``'same'`` (TensorFlow's) or ``'valid'``. Defaults to
+            ``'same'``.
 
     Example:
-        >>> import torch
         >>> block = BagNetBottleneck(512, 256, stride=2, padding='valid')
         >>> block(torch.rand(1, 512, 19, 19)).shape
         torch.Size([1, 1024, 9, 9])
@@ -156,28 +112,24 @@ class BagNetBottleneck(nn.Module):
 
 @MODELS.register_module()
 class BagNet(BaseModule):
-    """BagNet-77 (TNet's ImageNet feature extractor), spec 4.1.
+    """BagNet-77, TNet's ImageNet feature extractor.
 
     Args:
         out_indices (Sequence[int]): Parts whose maps are returned, 0..5 for
-            part1..part6 (TNet: (3, 5), the part4 map for the location
-            features and the part6 map to pool). Defaults to (5, ).
-        drop_rate (float): Channel-wise (spatial) dropout after part6, in
-            [0, 1); TNet uses 0.5, the BagNet-77 baseline 0.625. Defaults to
-            0.0.
-        frozen_stages (int): Freeze parts 0..frozen_stages (no gradients);
-            -1 freezes nothing. Defaults to -1.
-        init_cfg (dict | list, optional): mmengine init config (the default
-            initialisation is Keras ``glorot_normal`` weights and zero
-            biases). Defaults to None.
+            part1..part6. Defaults to (5, ).
+        drop_rate (float): Channel-wise dropout after part6, in [0, 1).
+            Defaults to 0.0.
+        frozen_stages (int): Freeze parts 0..frozen_stages; -1 freezes
+            nothing. Defaults to -1.
+        init_cfg (dict | list, optional): mmengine init config. Defaults to
+            None.
 
     Example:
-        >>> import torch
         >>> model = BagNet(out_indices=(3, 5)).eval()
         >>> part4, part6 = model(torch.rand(1, 3, 77, 77))
         >>> part4.shape, part6.shape, part4[..., ::2, ::2].shape
         (torch.Size([1, 1024, 9, 9]), torch.Size([1, 512, 7, 7]), \
-torch.Size([1, 1024, 5, 5]))
+    torch.Size([1, 1024, 5, 5]))
     """
 
     def __init__(self, out_indices: Sequence[int] = (5, ),
@@ -228,9 +180,7 @@ torch.Size([1, 1024, 5, 5]))
                 self.part6]
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """Returns the maps of the ``out_indices`` parts in network order
-        (see the module docstring for shapes); part6's map is after the
-        dropout. Parts after the last requested one are skipped."""
+        """The maps of the ``out_indices`` parts, in network order."""
         outs = []
         last = max(self.out_indices)
         for i, part in enumerate(self.parts):

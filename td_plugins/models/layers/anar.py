@@ -130,7 +130,7 @@ class ANAR(nn.Module):
     def forward(self, x: torch.Tensor,
                 out_size: Optional[Sequence[int]] = None,
                 flow: Optional[int] = None) -> torch.Tensor:
-        """Mask ``(B, 1, *out_size)``; ``out_size`` defaults to 2x the input."""
+        """Mask ``(B, 1, *out_size)``; ``out_size`` defaults to twice x's."""
         if x.dim() != self.dims + 2:
             raise ValueError(f'ANAR(dims={self.dims}) expects a '
                              f'{self.dims + 2}-D input, got shape '

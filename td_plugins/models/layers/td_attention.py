@@ -122,7 +122,7 @@ class TopDownAttention(nn.Module):
 
     @staticmethod
     def _spatial_gate(s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """``sigmoid`` of eq. 7's ``sum_c S_c x_c``, (B, 1, ...), float32 sum."""
+        """``sigmoid(sum_c S_c x_c)`` (eq. 7), (B, 1, ...), float32 sum."""
         acc = at_least_float32(x.dtype)
         with autocast_off(x):
             logits = torch.einsum('bc,bc...->b...', s.flatten(1).to(acc),
