@@ -1,31 +1,8 @@
 """TNet's CUB-200-2011 training augmentation, as the official code.
 
-Papadopoulos, Korus and Memon, "Hard-Attention for Scalable Image
-Classification" (NeurIPS 2021), section 5.3 (CUB); the official
-``CUB/input_cub.py`` ``distort_image`` (TNet repo, ``Tpap/TNet``) does, for
-a training image:
-
-1. ``tf.image.sample_distorted_bounding_box`` with the whole image as the
-   box, ``min_object_covered=0.1``, ``aspect_ratio_range=[0.5, 2.0]``,
-   ``area_range=[0.85, 1.0]``, ``max_attempts=50`` and a crop
-   (:class:`DistortedBBoxCrop`);
-2. a resize to 448 x 448 (aspect not kept) with one of 8 ``tf.image.resize``
-   methods drawn uniformly, ``antialias=False``
-   (:class:`RandomInterpolationResize`);
-3. a horizontal flip with probability 0.5 (mmpretrain's ``RandomFlip``);
-4. ``tfa.image.translate`` by ``dx ~ U(-0.1 W, 0.1 W)``, ``dy ~ U(-0.1 H,
-   0.1 H)`` pixels, then ``tfa.image.rotate`` by ``U(-20, 20)`` degrees, both
-   with their defaults, nearest-neighbour sampling and zero fill
-   (:class:`RandomTranslateRotate`).
-
-No colour operation. Evaluation resizes the whole image to 448 x 448
-(bilinear, ``antialias=False``; mmcv's ``Resize`` with ``keep_ratio=False``,
-cv2 bilinear without antialiasing), and pixels go to [-1, 1].
-
-Randomness comes from :mod:`numpy.random` as in mmcv's transforms (seeded
-per worker by mmengine). Each transform records what it drew in
-``results`` (``tnet_crop``, ``tnet_interpolation``, ``tnet_translate``,
-``tnet_rotate``) for checks and visualisation.
+Papadopoulos et al., "Hard-Attention for Scalable Image Classification"
+(NeurIPS 2021), section 5.3, as the official ``CUB/input_cub.py``
+``distort_image`` (docs/tnet.md, "CUB input").
 """
 import math
 from typing import Dict, Sequence, Tuple, Union
@@ -83,19 +60,19 @@ def sample_distorted_crop(height: int, width: int,
                           min_object_covered: float, max_attempts: int,
                           rng: np.random.RandomState = np.random
                           ) -> Tuple[int, int, int, int]:
-    """``(x, y, w, h)`` of a crop as ``tf.image.sample_distorted_bounding_box``
-    draws it with the whole image as the only box.
+    """``(x, y, w, h)`` of a crop drawn as TF's
+    ``sample_distorted_bounding_box`` draws it on the whole image.
 
-    Every attempt draws an aspect ratio ``a = w / h`` uniformly in
-    ``aspect_ratio_range``, then the height uniformly among the integers
-    from ``round(sqrt(min_area / a))`` to ``round(sqrt(max_area / a))``
-    (cut so that ``round(h * a) <= W`` and ``h <= H``), ``w = round(h * a)``
-    (one step up or down when rounding left the area range), and the corner
-    uniformly among ``x in [0, W - w)``, ``y in [0, H - h)`` (0 when the
-    side is full: the TF kernel's ``Uniform(n)`` is ``[0, n)``). An attempt
-    is kept when the area is in range and the crop covers at least
-    ``min_object_covered`` of the image; after ``max_attempts`` failures
-    the whole image is used.
+    Args:
+        height, width (int): Image size.
+        area_range (tuple): Crop area over the image area.
+        aspect_ratio_range (tuple): Crop width over height.
+        min_object_covered (float): Least fraction of the image covered.
+        max_attempts (int): Draws before the whole image is used.
+        rng (RandomState): Source of the draws. Defaults to ``np.random``.
+
+    Returns:
+        tuple[int, int, int, int]: The crop's corner and size.
     """
     min_area = area_range[0] * width * height
     max_area = area_range[1] * width * height
@@ -131,16 +108,14 @@ def sample_distorted_crop(height: int, width: int,
 
 @TRANSFORMS.register_module()
 class DistortedBBoxCrop(BaseTransform):
-    """Crop a random box as the official CUB training input
-    (``tf.image.sample_distorted_bounding_box`` on the whole image; see
-    :func:`sample_distorted_crop`).
+    """Crop a random box as the official CUB training input.
 
     Required keys: ``img``. Modified keys: ``img``, ``img_shape``. Added
-    keys: ``tnet_crop`` ``(x, y, w, h)``.
+    keys: ``tnet_crop``.
 
     Args:
         area_range (Sequence[float]): Crop area over the image area, in
-            (0, 1]. Defaults to (0.85, 1.0) (official CUB).
+            (0, 1]. Defaults to (0.85, 1.0).
         aspect_ratio_range (Sequence[float]): Crop width over height, > 0.
             Defaults to (0.5, 2.0).
         min_object_covered (float): Least fraction of the image the crop
@@ -188,19 +163,15 @@ class DistortedBBoxCrop(BaseTransform):
 
 @TRANSFORMS.register_module()
 class RandomInterpolationResize(BaseTransform):
-    """Resize to ``scale`` (aspect not kept) with an interpolation drawn
-    uniformly from ``interpolations`` (the official random choice among 8
-    ``tf.image.resize`` methods; :data:`TF_RESIZE_METHODS`).
+    """Resize to ``scale`` (aspect not kept) with a random interpolation.
 
     Required keys: ``img``. Modified keys: ``img``, ``img_shape``,
     ``scale_factor``. Added keys: ``tnet_interpolation``.
 
     Args:
         scale (int | Sequence[int]): ``s`` or ``(w, h)`` (mmcv's order).
-        interpolations (Sequence[str]): cv2 methods among ``'nearest'``,
-            ``'bilinear'``, ``'bicubic'``, ``'area'``, ``'lanczos'``
-            (repeats weight the draw). Defaults to the 8 official methods'
-            counterparts, ``tuple(TF_RESIZE_METHODS.values())``.
+        interpolations (Sequence[str]): cv2 methods to draw from uniformly.
+            Defaults to :data:`TF_RESIZE_METHODS`' 8 values.
     """
 
     def __init__(self, scale: Union[int, Sequence[int]],
@@ -239,17 +210,10 @@ class RandomInterpolationResize(BaseTransform):
 
 @TRANSFORMS.register_module()
 class RandomTranslateRotate(BaseTransform):
-    """Translate, then rotate about the centre, as the official CUB input
-    (``tfa.image.translate`` then ``tfa.image.rotate``).
-
-    ``dx ~ U(-r W, r W)``, ``dy ~ U(-r H, r H)`` pixels (positive: right,
-    down), then ``theta ~ U(-d, d)`` degrees counter-clockwise as seen on
-    screen, about ``((W - 1) / 2, (H - 1) / 2)``; each warp samples with
-    nearest neighbour and fills outside the image with ``fill`` (the
-    official zeros, -1 after the [-1, 1] scaling).
+    """Translate, then rotate about the centre, as the official CUB input.
 
     Required keys: ``img``. Modified keys: ``img``. Added keys:
-    ``tnet_translate`` ``(dx, dy)``, ``tnet_rotate`` (degrees).
+    ``tnet_translate``, ``tnet_rotate``.
 
     Args:
         max_translate_ratio (float): r, in [0, 1). Defaults to 0.1.

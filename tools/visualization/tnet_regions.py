@@ -65,10 +65,11 @@ def build_model(config: str, checkpoint: Optional[str] = None,
     from mmengine.runner import load_checkpoint
 
     # importing td_plugins also makes checkpoints load weights-only
+    from td_plugins.models.classifiers.tnet import TNet
     from td_plugins.utils import build_from_config, load_config
     cfg = load_config(config)
     model = build_from_config(cfg, with_preprocessor=True)
-    if type(model).__name__ != 'TNet':
+    if not isinstance(model, TNet):
         raise ValueError(f'{config} builds a {type(model).__name__}, not a '
                          f'td_plugins.TNet')
     if checkpoint:

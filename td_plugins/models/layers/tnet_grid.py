@@ -1,12 +1,11 @@
 """TNet's candidate grid: geometry, location selection and crops.
 
 Papadopoulos, Korus and Memon, "Hard-Attention for Scalable Image
-Classification" (NeurIPS 2021), section 3.1 (the processing flow) and
-``shared/spec/methods.md`` sections 4.2, 4.3 and 4.6 (official
-``create_masked_batch``, ``create_boolean_mask`` and
-``create_positional_vectors_components``).
+Classification" (NeurIPS 2021), section 3.1 (the processing flow), as
+the official ``create_masked_batch``, ``create_boolean_mask`` and
+``create_positional_vectors_components`` compute it (docs/tnet.md).
 
-Geometry of an ``S``-pixel side split into an ``n x n`` grid (spec 4.2)::
+Geometry of an ``S``-pixel side split into an ``n x n`` grid::
 
     patch  = round(S * overlap)               (round half to even, as np.round)
     stride = ceil((S - patch) / (n - 1))
@@ -348,8 +347,8 @@ def select_locations(probs: torch.Tensor, k: int, mode: str = 'topk',
     Args:
         probs (Tensor): ``[K, n*n]`` probabilities (rows sum to 1).
         k (int): Cells per row, ``1 <= k <= n*n``.
-        mode (str): ``'topk'``, deterministic, the official code (spec 4.6
-            item 1) or ``'sample'``, sampling without replacement from the
+        mode (str): ``'topk'``, deterministic, the official code
+            (docs/tnet.md) or ``'sample'``, sampling without replacement from the
             categorical distribution, the paper (section 3.1; see
             :func:`sample_without_replacement`). Defaults to ``'topk'``.
         generator (torch.Generator, optional): RNG for ``'sample'``.
@@ -421,7 +420,7 @@ def child_regions(boxes: torch.Tensor, valid: torch.Tensor,
 
 def child_positions(positions: torch.Tensor, cells: torch.Tensor,
                     grid_size: int, level: int) -> torch.Tensor:
-    """Positional triplets ``(y, x, s)`` of the selected cells (spec 4.1).
+    """Positional triplets ``(y, x, s)`` of the selected cells (section 3.2).
 
     A cell ``(i, j)`` of a parent at ``(y_p, x_p)`` gets ``y = y_p * n +
     i``, ``x = x_p * n + j`` and ``s = level`` (its level index, 0 being the

@@ -2,11 +2,11 @@
 
 Papadopoulos, Korus and Memon, "Hard-Attention for Scalable Image
 Classification" (NeurIPS 2021), section 3.2 ("location module") and
-appendix 2.1; ``shared/spec/methods.md`` sections 4.1 and 4.6. The module
+appendix 2.1, with the official code's choices (docs/tnet.md). The module
 reads one feature vector per grid cell (``[B, C, n, n]``), applies 1x1
 convolutions, flattens to ``n*n`` logits (row-major: index ``i*n + j``,
 ``i`` the row/y, ``j`` the column/x), **L2-normalises the logit vector**
-(code only, spec 4.6 item 2; logits lie in [-1, 1]) and applies a softmax.
+(code only; logits lie in [-1, 1]) and applies a softmax.
 The norm is clamped at 1e-12, so an all-zero logit vector gives a uniform
 distribution where ``tf.linalg.normalize`` gives NaN.
 
@@ -27,8 +27,8 @@ The meshgrid channels (the official code cites arXiv:2004.13621) are
 ``linspace(-1, 1, n)`` along y and along x, each through its own learned
 scalar affine map (initialised to weight 1, bias 0; 4 parameters). With
 ``detach_inputs`` the inputs are cut from the graph, as the official
-``tf.stop_gradient``: the REINFORCE term then trains only this module (spec
-4.4, 4.6 item 5).
+``tf.stop_gradient``: the REINFORCE term then trains only this module
+(section 4.1, eq. 1).
 
 Mixed precision: the 1x1 convs run under autocast (float16 / bfloat16);
 the L2 normalisation and the softmax run in float32 (autocast off, as the

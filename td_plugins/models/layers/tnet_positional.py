@@ -2,7 +2,7 @@
 
 Papadopoulos, Korus and Memon, "Hard-Attention for Scalable Image
 Classification" (NeurIPS 2021), section 3.2 ("positional encoding module")
-and appendix 2.1; ``shared/spec/methods.md`` section 4.1. Two forms of the
+and appendix 2.1. Two forms of the
 official code:
 
 - ``'concat'`` (ImageNet, ``positional_encoding_module_cls``):
