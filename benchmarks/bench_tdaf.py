@@ -189,9 +189,9 @@ def main() -> None:
              '| mode | layout | R50 GMACs | TDAF-R50 GMACs | MAC ratio | '
              'time ratio | time - MAC | pieces ratio | time - pieces |',
              '|---|---|---:|---:|---:|---:|---:|---:|---:|', *summary,
-             '\nMACs: convolutions and matrix products counted by '
-             '`torch.utils.flop_counter` for the whole batch (training: '
-             'forward + backward).',
+             '\nMACs: convolutions, matrix products and element-wise '
+             'products counted by `td_plugins.utils.flops` for the whole '
+             'batch (training: forward + backward).',
              'Pieces ratio: the sum of the medians of the plain ResNet-50 '
              'stages and of the ANAR+gate, each run alone on the input shape '
              'TDAF-R50 gives it (one row per call TDAF makes), over the '

@@ -120,8 +120,8 @@ def main() -> None:
         '', f'Peak training memory ratio: {mem_ratio:.3f} (target <= '
         f'{MEMORY_TARGET:.2f}: '
         f'{"yes" if mem_ratio <= MEMORY_TARGET else "NO"}).', '',
-        'MACs: `torch.utils.flop_counter` (convolutions, matrix products '
-        'and the attention\'s spatial sums), whole batch.',
+        'MACs: `td_plugins.utils.flops` (convolutions, matrix products, '
+        'the attention\'s spatial sums and gates), whole batch.',
         allocator_note(args.malloc) + '\n']
     emit_report('\n'.join(sections + table), args.out)
 

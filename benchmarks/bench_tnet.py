@@ -14,7 +14,7 @@ in one process (interleaved repeats, inference, CPU):
   on the 224x224 image).
 
 Both models of a pair get the same images and return class scores (tensor
-mode). MACs per image come from ``torch.utils.flop_counter`` on the same
+mode). MACs per image come from ``td_plugins.utils.flops`` on the same
 call, so every crop's backbone run is counted. The issue's bar: TNet >= 2.5x
 faster than EfficientNet-B0 at 896.
 

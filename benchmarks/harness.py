@@ -6,8 +6,8 @@ baseline case timed in the same process, on the same input, with the repeats
 interleaved (round-robin over the cases for each repeat) so that a change in
 machine load hits all cases alike.
 
-Pure PyTorch: no OpenMMLab import, so a bench script can build any
-``nn.Module`` (a ``td_plugins`` backbone, a torchvision model, a bare layer).
+Pure PyTorch (MACs from :mod:`td_plugins.utils.flops`): no OpenMMLab import,
+so a bench script can build any ``nn.Module`` (a ``td_plugins`` backbone, a torchvision model, a bare layer).
 
 What is measured, per case:
 
@@ -411,30 +411,32 @@ def _validate(cases: Sequence[Case], baseline: str, warmup: int, repeats: int,
 
 
 def count_macs(model: nn.Module, inp: Any, mode: str = 'forward') -> int:
-    """Multiply-accumulates of one call, from ``torch.utils.flop_counter``.
+    """Multiply-accumulates of one call, as ``get_flops.py`` counts them.
 
-    Counts what PyTorch's flop counter counts (convolutions, transposed
-    convolutions, matrix products), i.e. the arithmetic that dominates a
-    CNN; element-wise ops (BN, ReLU, sigmoid, the attention product) are not
-    counted. ``mode='train'`` counts forward + backward.
+    :func:`td_plugins.utils.flops.count_complexity`: convolutions, matrix
+    products and element-wise products of two tensors (the attention's
+    gates); not norms, activations or pooling. ``mode='train'`` counts
+    forward + backward.
 
     Example:
         >>> import torch
         >>> count_macs(nn.Conv2d(3, 8, 3, bias=False), torch.rand(1, 3, 6, 6))
         3456
     """
-    from torch.utils.flop_counter import FlopCounterMode
+    from td_plugins.utils.flops import count_complexity
     if mode not in MODES:
         raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
-    model.train(mode == 'train')
-    with FlopCounterMode(display=False) as counter:
-        if mode == 'train':
+    train = mode == 'train'
+    model.train(train)
+
+    def call() -> None:
+        if train:
             _train_loss(_call(model, inp), 'count_macs').backward()
         else:
-            with torch.no_grad():
-                _call(model, inp)
+            _call(model, inp)
+    macs = count_complexity(model, call, grad=train).macs
     model.zero_grad(set_to_none=True)
-    return counter.get_total_flops() // 2
+    return macs
 
 
 def run_cases(cases: Sequence[Case], baseline: str, warmup: int = 3,

@@ -38,25 +38,21 @@ calls a sub-module's ``forward`` directly, or uses its weights functionally,
 is charged to the caller. A module called several times (TDAM's re-run
 convolutions, TDAF's stages once per flow) accumulates every call.
 
-Nothing here imports an OpenMMLab package at import time; the config helpers
-(:func:`build_model`, :func:`make_inputs`, :func:`config_complexity`) import
-mmengine and the config's codebase when called.
+Nothing here imports an OpenMMLab package. Counting a config's model on a
+dummy input is :func:`td_plugins.utils.dummy_inputs.config_complexity`.
 """
 from __future__ import annotations
 
-import contextlib
 import math
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ['ModelComplexity', 'build_model', 'config_complexity',
-           'count_complexity', 'make_inputs', 'parse_shape',
-           'standard_input_shape', 'COUNTED', 'NOT_COUNTED']
+__all__ = ['ModelComplexity', 'count_complexity', 'COUNTED', 'NOT_COUNTED']
 
 COUNTED = ('convolutions (any dim, grouped, transposed), mm/addmm/bmm/'
            'baddbmm (Linear, matmul, einsum contractions), scaled dot-product '
@@ -64,8 +60,6 @@ COUNTED = ('convolutions (any dim, grouped, transposed), mm/addmm/bmm/'
            '>1 element (mul, mul_, addcmul), 1 MAC per output element')
 NOT_COUNTED = ('norms (BN/GN/LN), activations, pooling, resizing, softmax, '
                'plain additions/sums, biases, indexing and copies')
-
-_SCOPES = ('mmpretrain', 'mmdet', 'mmpose', 'mmaction')
 
 
 # --------------------------------------------------------------------------
@@ -116,6 +110,11 @@ class ModelComplexity:
         input_shape (tuple): The input's shape, if known.
         device (str): Where it was counted (``'meta'`` or ``'cpu'``, ...).
         elementwise (bool): Whether element-wise products were counted.
+        notes (list): Where the input came from, how it was counted.
+        full_count_options (dict): Config options that switch off the
+            model's inference shortcuts (work skipped without changing the
+            outputs), so that every operation of the architecture runs;
+            empty when the model has none.
     """
     macs: int
     params: int
@@ -127,6 +126,7 @@ class ModelComplexity:
     device: str = 'cpu'
     elementwise: bool = True
     notes: List[str] = field(default_factory=list)
+    full_count_options: Dict[str, Any] = field(default_factory=dict)
 
     def module_macs(self, name: str) -> int:
         """MACs of module ``name`` and everything under it (``''``: all of
@@ -225,13 +225,44 @@ def _human(value: float) -> str:
 
 
 # --------------------------------------------------------------------------
+class _ModuleFlopCounter(FlopCounterMode):
+    """``FlopCounterMode`` that charges each count to the innermost running
+    module (``stack[-1]``, kept by module hooks) in ``own``, and per
+    operator name in ``by_op``.
+
+    FlopCounterMode decides which operators count and how much (its registry
+    of formulas, with ours added); this override of its per-operator hook
+    (torch >= 2.4) only changes where each count is charged.
+    """
+
+    def __init__(self, stack: List[Optional[str]],
+                 own: Dict[Optional[str], int], by_op: Dict[str, int],
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._stack, self._own, self._by_op = stack, own, by_op
+
+    def _count_flops(self, func_packet: Any, out: Any, args: tuple,
+                     kwargs: dict) -> Any:
+        formula = self.flop_registry.get(func_packet)
+        if formula is not None:
+            flops = formula(*args, **kwargs, out_val=out)
+            if flops:
+                self.flop_counts['Global'][func_packet] += flops
+                self._own[self._stack[-1] if self._stack else None] += flops
+                # in-place or not is the kernel's choice (and can differ
+                # between devices): one name for both
+                self._by_op[str(func_packet).split('.')[-1].rstrip('_')] \
+                    += flops
+        return out
+
+
 def count_complexity(model: nn.Module, call: Callable[[], Any], *,
-                     elementwise: bool = True,
+                     elementwise: bool = True, grad: bool = False,
                      input_shape: Sequence[int] = ()) -> ModelComplexity:
     """Count the MACs of ``call()`` (which should run ``model``) per module.
 
     The model is not switched to eval mode here; ``call`` runs under
-    ``torch.no_grad()``.
+    ``torch.no_grad()`` unless ``grad``.
 
     Args:
         model (nn.Module): The model whose modules name the breakdown.
@@ -239,6 +270,9 @@ def count_complexity(model: nn.Module, call: Callable[[], Any], *,
             ``lambda: model(x)``.
         elementwise (bool): Also count element-wise products of two
             tensors (see the module docstring). Defaults to True.
+        grad (bool): Run ``call`` with gradients enabled, for a call that
+            also runs the backward pass (its operators are charged to no
+            module, ``own_macs[None]``). Defaults to False.
         input_shape (Sequence[int]): Recorded in the result. Defaults to ().
 
     Returns:
@@ -252,7 +286,6 @@ def count_complexity(model: nn.Module, call: Callable[[], Any], *,
     """
     from torch.nn.modules.module import (register_module_forward_hook,
                                          register_module_forward_pre_hook)
-    from torch.utils.flop_counter import FlopCounterMode
 
     names = {}
     for name, module in model.named_modules():
@@ -261,24 +294,6 @@ def count_complexity(model: nn.Module, call: Callable[[], Any], *,
     own: Dict[Optional[str], int] = defaultdict(int)
     by_op: Dict[str, int] = defaultdict(int)
 
-    class _Counter(FlopCounterMode):
-        # FlopCounterMode decides which operators count and how much (its
-        # registry of formulas, with ours added); this override of its
-        # per-operator hook (torch >= 2.4) only charges each count to the
-        # innermost running module instead of to every enclosing one.
-        def _count_flops(self, func_packet, out, args, kwargs):
-            formula = self.flop_registry.get(func_packet)
-            if formula is not None:
-                flops = formula(*args, **kwargs, out_val=out)
-                if flops:
-                    self.flop_counts['Global'][func_packet] += flops
-                    own[stack[-1] if stack else None] += flops
-                    # in-place or not is the kernel's choice (and can
-                    # differ between devices): one name for both
-                    by_op[str(func_packet).split('.')[-1].rstrip('_')] += \
-                        flops
-            return out
-
     def pre_hook(module, args):
         stack.append(names.get(module, stack[-1] if stack else None))
 
@@ -286,12 +301,13 @@ def count_complexity(model: nn.Module, call: Callable[[], Any], *,
         if stack:
             stack.pop()
 
-    counter = _Counter(display=False, custom_mapping=(
-        _elementwise_formulas() if elementwise else None))
+    counter = _ModuleFlopCounter(stack, own, by_op, display=False,
+                                 custom_mapping=(_elementwise_formulas()
+                                                 if elementwise else None))
     handles = [register_module_forward_pre_hook(pre_hook),
                register_module_forward_hook(post_hook)]
     try:
-        with torch.no_grad(), counter:
+        with torch.set_grad_enabled(grad), counter:
             call()
     finally:
         for h in handles:
@@ -321,311 +337,3 @@ def count_complexity(model: nn.Module, call: Callable[[], Any], *,
         module_params=dict(params), children=dict(children),
         input_shape=tuple(input_shape), device=device,
         elementwise=elementwise)
-
-
-# --------------------------------------------------------------------------
-# Configs: build the model, make an input, count.
-def parse_shape(values: Sequence[int]) -> Tuple[int, ...]:
-    """``--shape`` values as mmpretrain/mmdet's get_flops take them.
-
-    One number ``S`` -> ``(S, S)``; two -> ``(H, W)``; three -> ``(C, H, W)``;
-    four -> ``(C, T, H, W)`` (a video clip). :func:`make_inputs` adds the
-    channel count and the batch (and clip) dimensions where missing.
-
-    Example:
-        >>> parse_shape([224]), parse_shape([3, 16, 112, 112])
-        ((224, 224), (3, 16, 112, 112))
-    """
-    values = tuple(int(v) for v in values)
-    if not 1 <= len(values) <= 4 or min(values) < 1:
-        raise ValueError('shape must be 1 to 4 positive numbers (S | H W | '
-                         f'C H W | C T H W), got {values}')
-    return values * 2 if len(values) == 1 else values
-
-
-def tdam_pools_early_tops(cfg) -> bool:
-    """Whether ``cfg``'s backbone is a TDAM-ResNet that pools the early
-    steps' tops at inference (``pool_early_tops``, default True): its count
-    is then below the official computation order's, which
-    ``model.backbone.pool_early_tops=False`` gives."""
-    backbone = cfg.model.get('backbone') or {}
-    return str(backbone.get('type', '')).split('.')[-1] == 'TDAMResNet' \
-        and bool(backbone.get('pool_early_tops', True))
-
-
-def _scope(cfg) -> str:
-    scope = cfg.get('default_scope', None)
-    if scope not in _SCOPES:
-        raise ValueError(f'default_scope must be one of {_SCOPES}, got '
-                         f'{scope!r}')
-    return scope
-
-
-def _find_transform(pipeline: Any, type_name: str) -> Optional[dict]:
-    for t in pipeline or []:
-        if isinstance(t, dict) and t.get('type', '').split('.')[-1] == \
-                type_name:
-            return t
-    return None
-
-
-def _eval_pipeline(cfg) -> list:
-    """The validation pipeline (one view: a centre crop, one clip), else
-    the test pipeline."""
-    for key in ('val_dataloader', 'test_dataloader'):
-        loader = cfg.get(key)
-        if loader and loader.get('dataset'):
-            dataset = loader['dataset']
-            while 'pipeline' not in dataset and 'dataset' in dataset:
-                dataset = dataset['dataset']  # wrappers
-            if dataset.get('pipeline'):
-                return list(dataset['pipeline'])
-    return list(cfg.get('test_pipeline', []) or [])
-
-
-def _dataset_type(cfg) -> str:
-    for key in ('test_dataloader', 'val_dataloader', 'train_dataloader'):
-        loader = cfg.get(key)
-        if loader and loader.get('dataset'):
-            return str(loader['dataset'].get('type', ''))
-    return ''
-
-
-def standard_input_shape(cfg) -> Tuple[Tuple[int, ...], str]:
-    """The input shape a config's FLOPs are usually quoted at.
-
-    * classification (mmpretrain): the evaluation crop (``CenterCrop``),
-      else the evaluation ``Resize`` (TNet), else 224x224; CIFAR 32x32;
-    * detection (mmdet): 1333x800, i.e. an 800x1333 image, padded as the
-      config's data preprocessor pads it (``pad_size_divisor``);
-    * pose (mmpose): the codec's input size (256x192 for these configs);
-    * action recognition (mmaction): one view as the validation pipeline
-      makes it: ``clip_len`` frames at its centre-crop size (``3 x T x H x
-      W``).
-
-    Returns:
-        (shape, description): the shape for :func:`make_inputs` and a short
-        text saying where it came from.
-    """
-    scope = _scope(cfg)
-    pipeline = _eval_pipeline(cfg)
-    if scope == 'mmpretrain':
-        if 'cifar' in _dataset_type(cfg).lower():
-            return (32, 32), 'CIFAR 32x32'
-        crop = _find_transform(pipeline, 'CenterCrop')
-        resize = _find_transform(pipeline, 'Resize')
-        if crop:
-            size, where = crop.get('crop_size', 224), 'evaluation crop'
-        elif resize and isinstance(resize.get('scale'), (int, tuple, list)):
-            size, where = resize['scale'], 'evaluation resize'
-        else:
-            size, where = 224, 'default'
-        h, w = (size, size) if isinstance(size, int) else (size[1], size[0])
-        return (h, w), f'{h}x{w} ({where})'
-    if scope == 'mmdet':
-        div = cfg.model.get('data_preprocessor', {}).get(
-            'pad_size_divisor', 1) or 1
-        h, w = (math.ceil(s / div) * div for s in (800, 1333))
-        note = f', padded to {h}x{w}' if (h, w) != (800, 1333) else ''
-        return (h, w), f'1333x800 image{note}'
-    if scope == 'mmpose':
-        codec = cfg.get('codec') or cfg.model.get('head', {}).get(
-            'decoder', {})
-        w, h = codec.get('input_size', (192, 256))
-        return (h, w), f'{h}x{w} (codec input size)'
-    # mmaction
-    frames = _find_transform(pipeline, 'SampleFrames')
-    t = frames.get('clip_len', 16) if frames else 16
-    crop = _find_transform(pipeline, 'CenterCrop') or _find_transform(
-        pipeline, 'ThreeCrop') or _find_transform(pipeline, 'TenCrop')
-    size = crop.get('crop_size', 224) if crop else 224
-    h, w = (size, size) if isinstance(size, int) else (size[1], size[0])
-    return (3, t, h, w), f'one {t}-frame clip at {h}x{w}'
-
-
-def build_model(cfg, device: str = 'cpu') -> nn.Module:
-    """Build ``cfg.model`` in eval mode, without loading any weights.
-
-    The default scope is set from ``cfg.default_scope`` (the config's
-    ``custom_imports`` were imported by ``Config.fromfile``). The model is
-    built on the CPU (constructors may compute with tensors) and then moved
-    to ``device``; on ``'meta'`` the parameters keep their shapes and drop
-    their storage.
-    """
-    from mmengine.model import revert_sync_batchnorm
-
-    from .config_model import build_from_config
-    _scope(cfg)  # one of the four codebases
-    model = revert_sync_batchnorm(build_from_config(cfg))
-    return model.to(device).eval()
-
-
-def make_inputs(cfg, model: nn.Module, shape: Sequence[int],
-                device: str = 'cpu') -> Tuple[tuple, dict]:
-    """Positional and keyword arguments of one ``model(...)`` call.
-
-    * mmpretrain: ``model(x, mode='tensor')`` -> backbone, neck and head;
-    * mmdet: ``model(x, [sample], mode='tensor')`` -> the raw head outputs
-      (two-stage detectors: RPN, its proposals and the RoI head);
-    * mmpose: ``model(x, None, mode='tensor')`` -> backbone, neck, head;
-    * mmaction: ``model(x, mode='tensor', stage='head')`` with
-      ``x: [1, 1, C, T, H, W]`` (Recognizer3D) or ``[1, T, C, H, W]``
-      (Recognizer2D, T segments) -> backbone and classification head.
-
-    ``shape`` is ``(H, W)``, ``(C, H, W)`` or, for a video, ``(C, T, H, W)``
-    (``(H, W)`` then takes T from the config's test pipeline).
-    """
-    scope = _scope(cfg)
-    shape = tuple(shape)
-    gen = torch.Generator().manual_seed(0)
-
-    def rand(*size: int) -> torch.Tensor:
-        if device == 'meta':
-            return torch.empty(size, device='meta')
-        return torch.randn(size, generator=gen).to(device)
-
-    if scope == 'mmaction':
-        if len(shape) == 2:
-            _, t, _, _ = standard_input_shape(cfg)[0]
-            shape = (3, t) + shape
-        elif len(shape) == 3:
-            raise ValueError('a video shape is (H, W) or (C, T, H, W), got '
-                             f'{shape}')
-        c, t, h, w = shape
-        if type(model).__name__.endswith('2D'):
-            x = rand(1, t, c, h, w)
-        else:
-            x = rand(1, 1, c, t, h, w)
-        return (x, ), dict(mode='tensor', stage='head')
-    if len(shape) == 4:
-        raise ValueError(f'{scope} models take (H, W) or (C, H, W), got '
-                         f'{shape}')
-    c, h, w = shape if len(shape) == 3 else (3, ) + shape
-    x = rand(1, c, h, w)
-    if scope == 'mmdet':
-        from mmdet.structures import DetDataSample
-        sample = DetDataSample(metainfo=dict(
-            img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
-            batch_input_shape=(h, w), scale_factor=(1.0, 1.0)))
-        return (x, [sample]), dict(mode='tensor')
-    if scope == 'mmpose':
-        return (x, None), dict(mode='tensor')
-    return (x, ), dict(mode='tensor')
-
-
-def config_complexity(config: Any, shape: Optional[Sequence[int]] = None,
-                      device: str = 'auto', elementwise: bool = True,
-                      cfg_options: Optional[dict] = None
-                      ) -> ModelComplexity:
-    """MACs and parameters of a config's model at an input shape.
-
-    Args:
-        config: A config path or an ``mmengine.Config``.
-        shape (Sequence[int], optional): See :func:`parse_shape`; defaults
-            to :func:`standard_input_shape`.
-        device (str): ``'auto'`` (default) counts on the ``'meta'`` device
-            (shapes only, instant) and falls back to the CPU when the model
-            cannot run there (data-dependent code: NMS, ``.item()``, custom
-            kernels); or ``'meta'``, ``'cpu'``, ``'cuda'``.
-        elementwise (bool): Count element-wise products. Defaults to True.
-        cfg_options (dict, optional): Merged into the config first.
-
-    Returns:
-        ModelComplexity: with ``input_shape`` the full input tensor shape
-        and ``notes`` saying where the shape came from and on which device
-        it was counted.
-    """
-    from mmengine.config import Config
-
-    from .config_model import load_config
-    if isinstance(config, Config):
-        cfg = config
-        if cfg_options:
-            cfg.merge_from_dict(cfg_options)
-    else:
-        cfg = load_config(str(config), cfg_options)
-    notes = []
-    if shape is None:
-        shape, where = standard_input_shape(cfg)
-        notes.append(f'input: {where}')
-    else:
-        shape = parse_shape(shape)
-    devices = ['meta', 'cpu'] if device == 'auto' else [device]
-    error: Optional[BaseException] = None
-    for dev in devices:
-        try:
-            model = build_model(cfg, dev)
-            args, kwargs = make_inputs(cfg, model, shape, dev)
-            with _fixed_proposals(model) as proposals:
-                result = count_complexity(
-                    model, lambda: model(*args, **kwargs),
-                    elementwise=elementwise,
-                    input_shape=tuple(args[0].shape))
-        except Exception as exc:  # noqa: BLE001 - try the next device
-            if dev == devices[-1]:
-                raise
-            error = exc
-            continue
-        if error is not None:
-            notes.append(f'counted on {dev}: the model does not run on the '
-                         f'meta device ({type(error).__name__}: '
-                         f'{_first_line(error)})')
-        if proposals:
-            notes.append(f'RoI head counted on {proposals} proposals per '
-                         'image (test_cfg.rpn.max_per_img)')
-        result.device = dev
-        result.notes = notes
-        return result
-    raise AssertionError('unreachable')  # pragma: no cover
-
-
-@contextlib.contextmanager
-def _fixed_proposals(model: nn.Module):
-    """For a two-stage detector, make the RPN pass on exactly
-    ``test_cfg.rpn.max_per_img`` proposals per image (yields that number;
-    0 for any other model).
-
-    With untrained weights and a random image, how many boxes survive the
-    RPN's NMS is arbitrary, and the RoI head's MACs are proportional to it.
-    While this is active, ``rpn_head.predict`` runs the RPN head itself (its
-    convolutions are counted) and returns that many fixed boxes spread over
-    the image instead of decoding and suppressing (no MACs either way);
-    RoIAlign does not depend on where boxes are, only on how many.
-    """
-    rpn = getattr(model, 'rpn_head', None) if getattr(
-        model, 'with_rpn', False) else None
-    test_cfg = getattr(model, 'test_cfg', None) or {}
-    rpn_cfg = test_cfg.get('rpn', None) if hasattr(test_cfg, 'get') else None
-    if rpn is None or not rpn_cfg:
-        yield 0
-        return
-    count = int(rpn_cfg.get('max_per_img', 1000))
-
-    def predict(x, batch_data_samples, rescale=False):
-        from mmengine.structures import InstanceData
-        rpn(x)
-        results = []
-        for sample in batch_data_samples:
-            h, w = sample.metainfo['img_shape']
-            i = torch.arange(count, device=x[0].device, dtype=torch.float32)
-            cx, cy = (i * 0.618034 % 1) * w, (i * 0.414214 % 1) * h
-            half = 8 + (i % 5) * 24  # 16..208 px boxes: every FPN level
-            boxes = torch.stack([(cx - half).clamp(min=0),
-                                 (cy - half).clamp(min=0),
-                                 (cx + half).clamp(max=w),
-                                 (cy + half).clamp(max=h)], dim=1)
-            results.append(InstanceData(
-                bboxes=boxes, scores=torch.ones_like(i),
-                labels=torch.zeros_like(i, dtype=torch.long)))
-        return results
-
-    rpn.predict = predict
-    try:
-        yield count
-    finally:
-        del rpn.predict
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return re.sub(r'\s+', ' ', text[0])[:160] if text else ''

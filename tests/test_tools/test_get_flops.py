@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from conftest import REPO, load_script, run_tool
-from td_plugins.utils.flops import (config_complexity, count_complexity,
-                                    parse_shape)
+from td_plugins.utils.dummy_inputs import config_complexity, parse_shape
+from td_plugins.utils.flops import count_complexity
 
 R50 = 'configs/baselines/resnet50_8xb32_in1k.py'
 TDAM_R50 = 'configs/tdam/tdam-joint-t2m1_resnet50_8xb64_in1k.py'
@@ -104,7 +104,7 @@ def _aw_extra(model: nn.Module) -> int:
 def test_aw_r50_adds_about_0_01_g():
     from mmengine.config import Config
 
-    from td_plugins.utils.flops import build_model
+    from td_plugins.utils.dummy_inputs import build_model
     model = build_model(Config.fromfile(str(REPO / AW_R50)), 'meta')
     r = _count(AW_R50)
     assert r.macs == resnet50_macs() + _aw_extra(model)

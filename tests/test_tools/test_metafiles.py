@@ -124,7 +124,7 @@ def test_paper_numbers_where_the_paper_has_them():
     'td-hm_tdam-r50_8xb64-210e_coco-256x192',
 ])
 def test_parameters_match_the_built_model(name):
-    from td_plugins.utils.flops import build_model
+    from td_plugins.utils.dummy_inputs import build_model
     entry = _models()[name]
     model = build_model(Config.fromfile(str(REPO / entry['Config'])),
                         'meta')

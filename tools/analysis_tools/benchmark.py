@@ -189,8 +189,8 @@ class TensorMode(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> Any:
         if self.fixed_proposals:
-            from td_plugins.utils.flops import _fixed_proposals
-            with _fixed_proposals(self.model):
+            from td_plugins.utils.dummy_inputs import fixed_proposals
+            with fixed_proposals(self.model):
                 return self.model(inputs, self.data_samples, mode='tensor',
                                   **self.kwargs)
         return self.model(inputs, self.data_samples, mode='tensor',
@@ -409,10 +409,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def gmacs(configs: Sequence[str], shape: Sequence[int],
           options: Optional[dict] = None) -> List[Optional[float]]:
     """GMACs of one image (one clip) per config, counted by
-    :func:`td_plugins.utils.flops.config_complexity` (what
+    :func:`td_plugins.utils.dummy_inputs.config_complexity` (what
     ``tools/analysis_tools/get_flops.py`` reports: attention operations
     included); ``None`` where counting fails."""
-    from td_plugins.utils.flops import config_complexity
+    from td_plugins.utils.dummy_inputs import config_complexity
     flops_shape = tuple(shape) if len(shape) == 2 else (3, ) + tuple(shape)
     out: List[Optional[float]] = []
     for config in configs:

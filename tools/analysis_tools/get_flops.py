@@ -28,7 +28,8 @@ What is counted (MACs; FLOPs = 2 x MACs): every convolution and matrix
 product that executes (PyTorch's ``FlopCounterMode``), plus every
 element-wise product of two tensors at one MAC per element; not counted:
 norms, activations, pooling, resizing, additions, biases. See
-:mod:`td_plugins.utils.flops` for the exact list.
+:mod:`td_plugins.utils.flops` for the exact list; the model and its input
+come from :mod:`td_plugins.utils.dummy_inputs`.
 
 Why not the stock ``get_flops.py`` of mmpretrain / mmdet / mmpose /
 mmaction2: they all call ``mmengine.analysis.get_model_complexity_info``,
@@ -70,8 +71,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from td_plugins.utils import load_config  # noqa: E402
-from td_plugins.utils.flops import (config_complexity,  # noqa: E402
-                                   tdam_pools_early_tops)
+from td_plugins.utils.dummy_inputs import config_complexity  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -105,7 +105,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
-    pools_early_tops = tdam_pools_early_tops(cfg)
     result = config_complexity(cfg, shape=args.shape, device=args.device,
                                elementwise=not args.no_elementwise)
     summary = result.to_dict(args.depth)
@@ -124,10 +123,12 @@ def main(argv=None) -> dict:
     print(f'Counted:     {summary["counted"]}')
     print(f'Not counted: {summary["not_counted"]}')
     notes = list(result.notes)
-    if pools_early_tops:
+    if result.full_count_options:
+        options = ' '.join(f'{k}={v}'
+                           for k, v in result.full_count_options.items())
         notes.append('TDAM pools the early steps\' tops at inference (same '
                      'outputs); the official order the paper counts: '
-                     '--cfg-options model.backbone.pool_early_tops=False')
+                     f'--cfg-options {options}')
     for note in notes:
         print(f'Note:        {note}')
     print(line)

@@ -271,8 +271,7 @@ def model_entry(config: Path, root: Path, method: str) -> dict:
     """One ``Models`` entry: parameters and FLOPs computed from the built
     model, the paper's results where it has them."""
     from td_plugins.utils import load_config
-    from td_plugins.utils.flops import (config_complexity,
-                                        tdam_pools_early_tops)
+    from td_plugins.utils.dummy_inputs import config_complexity
     cfg = load_config(str(config))
     name = config.stem
     result = config_complexity(cfg)
@@ -286,9 +285,9 @@ def model_entry(config: Path, root: Path, method: str) -> dict:
         'FLOPs': int(result.macs),
         'FLOPs Input Shape': shape,
     }
-    if tdam_pools_early_tops(cfg):
-        full = config_complexity(copy.deepcopy(cfg), cfg_options={
-            'model.backbone.pool_early_tops': False})
+    if result.full_count_options:
+        full = config_complexity(copy.deepcopy(cfg),
+                                 cfg_options=result.full_count_options)
         if full.macs != result.macs:
             metadata['FLOPs All Tops Computed'] = int(full.macs)
     entry = {

@@ -1,0 +1,362 @@
+"""A config's model with a dummy input of the task's usual size, and its MACs.
+
+What ``tools/analysis_tools/get_flops.py``, ``benchmark.py`` and
+``tools/misc/make_metafiles.py`` count and time: the model is built from the
+config (no weights, no dataset) and called once in ``mode='tensor'`` on a
+random input; MACs by :func:`td_plugins.utils.flops.count_complexity`.
+mmengine and the config's codebase are imported when a function is called.
+"""
+import contextlib
+import inspect
+import math
+import re
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from .flops import ModelComplexity, count_complexity
+
+__all__ = ['build_model', 'config_complexity', 'fixed_proposals',
+           'full_count_options', 'make_inputs', 'parse_shape',
+           'standard_input_shape']
+
+_SCOPES = ('mmpretrain', 'mmdet', 'mmpose', 'mmaction')
+
+
+def parse_shape(values: Sequence[int]) -> Tuple[int, ...]:
+    """``--shape`` values as mmpretrain/mmdet's get_flops take them.
+
+    One number ``S`` -> ``(S, S)``; two -> ``(H, W)``; three -> ``(C, H, W)``;
+    four -> ``(C, T, H, W)`` (a video clip). :func:`make_inputs` adds the
+    channel count and the batch (and clip) dimensions where missing.
+
+    Example:
+        >>> parse_shape([224]), parse_shape([3, 16, 112, 112])
+        ((224, 224), (3, 16, 112, 112))
+    """
+    values = tuple(int(v) for v in values)
+    if not 1 <= len(values) <= 4 or min(values) < 1:
+        raise ValueError('shape must be 1 to 4 positive numbers (S | H W | '
+                         f'C H W | C T H W), got {values}')
+    return values * 2 if len(values) == 1 else values
+
+
+def _scope(cfg) -> str:
+    scope = cfg.get('default_scope', None)
+    if scope not in _SCOPES:
+        raise ValueError(f'default_scope must be one of {_SCOPES}, got '
+                         f'{scope!r}')
+    return scope
+
+
+def _find_transform(pipeline: Any, type_name: str) -> Optional[dict]:
+    for t in pipeline or []:
+        if isinstance(t, dict) and t.get('type', '').split('.')[-1] == \
+                type_name:
+            return t
+    return None
+
+
+def _eval_pipeline(cfg) -> list:
+    """The validation pipeline (one view: a centre crop, one clip), else
+    the test pipeline."""
+    for key in ('val_dataloader', 'test_dataloader'):
+        loader = cfg.get(key)
+        if loader and loader.get('dataset'):
+            dataset = loader['dataset']
+            while 'pipeline' not in dataset and 'dataset' in dataset:
+                dataset = dataset['dataset']  # wrappers
+            if dataset.get('pipeline'):
+                return list(dataset['pipeline'])
+    return list(cfg.get('test_pipeline', []) or [])
+
+
+def _dataset_type(cfg) -> str:
+    for key in ('test_dataloader', 'val_dataloader', 'train_dataloader'):
+        loader = cfg.get(key)
+        if loader and loader.get('dataset'):
+            return str(loader['dataset'].get('type', ''))
+    return ''
+
+
+def standard_input_shape(cfg) -> Tuple[Tuple[int, ...], str]:
+    """The input shape a config's FLOPs are usually quoted at.
+
+    * classification (mmpretrain): the evaluation crop (``CenterCrop``),
+      else the evaluation ``Resize`` (TNet), else 224x224; CIFAR 32x32;
+    * detection (mmdet): 1333x800, i.e. an 800x1333 image, padded as the
+      config's data preprocessor pads it (``pad_size_divisor``);
+    * pose (mmpose): the codec's input size (256x192 for these configs);
+    * action recognition (mmaction): one view as the validation pipeline
+      makes it: ``clip_len`` frames at its centre-crop size (``3 x T x H x
+      W``).
+
+    Returns:
+        (shape, description): the shape for :func:`make_inputs` and a short
+        text saying where it came from.
+    """
+    scope = _scope(cfg)
+    pipeline = _eval_pipeline(cfg)
+    if scope == 'mmpretrain':
+        if 'cifar' in _dataset_type(cfg).lower():
+            return (32, 32), 'CIFAR 32x32'
+        crop = _find_transform(pipeline, 'CenterCrop')
+        resize = _find_transform(pipeline, 'Resize')
+        if crop:
+            size, where = crop.get('crop_size', 224), 'evaluation crop'
+        elif resize and isinstance(resize.get('scale'), (int, tuple, list)):
+            size, where = resize['scale'], 'evaluation resize'
+        else:
+            size, where = 224, 'default'
+        h, w = (size, size) if isinstance(size, int) else (size[1], size[0])
+        return (h, w), f'{h}x{w} ({where})'
+    if scope == 'mmdet':
+        div = cfg.model.get('data_preprocessor', {}).get(
+            'pad_size_divisor', 1) or 1
+        h, w = (math.ceil(s / div) * div for s in (800, 1333))
+        note = f', padded to {h}x{w}' if (h, w) != (800, 1333) else ''
+        return (h, w), f'1333x800 image{note}'
+    if scope == 'mmpose':
+        codec = cfg.get('codec') or cfg.model.get('head', {}).get(
+            'decoder', {})
+        w, h = codec.get('input_size', (192, 256))
+        return (h, w), f'{h}x{w} (codec input size)'
+    # mmaction
+    frames = _find_transform(pipeline, 'SampleFrames')
+    t = frames.get('clip_len', 16) if frames else 16
+    crop = _find_transform(pipeline, 'CenterCrop') or _find_transform(
+        pipeline, 'ThreeCrop') or _find_transform(pipeline, 'TenCrop')
+    size = crop.get('crop_size', 224) if crop else 224
+    h, w = (size, size) if isinstance(size, int) else (size[1], size[0])
+    return (3, t, h, w), f'one {t}-frame clip at {h}x{w}'
+
+
+def full_count_options(model: nn.Module) -> Dict[str, bool]:
+    """Config options that make every operation of the architecture run.
+
+    A module may skip work at inference without changing its outputs; it
+    says so with a public ``pool_early_tops`` attribute that is True (TDAM's
+    blocks: the early steps' tops computed on the pooled map). The option
+    switches it off through the top-level module (``model.<name>``) whose
+    constructor takes the same argument.
+
+    Args:
+        model (nn.Module): The built model.
+
+    Returns:
+        dict: ``{'model.<name>.pool_early_tops': False}`` per such module;
+        empty when nothing is skipped.
+
+    Example:
+        >>> full_count_options(nn.Sequential(nn.Conv2d(3, 8, 1)))
+        {}
+    """
+    options = {}
+    for name, child in model.named_children():
+        takes = 'pool_early_tops' in inspect.signature(
+            type(child).__init__).parameters
+        if takes and any(getattr(m, 'pool_early_tops', False) is True
+                         for m in child.modules()):
+            options[f'model.{name}.pool_early_tops'] = False
+    return options
+
+
+def build_model(cfg, device: str = 'cpu') -> nn.Module:
+    """Build ``cfg.model`` in eval mode, without loading any weights.
+
+    The default scope is set from ``cfg.default_scope`` (the config's
+    ``custom_imports`` were imported by ``Config.fromfile``). The model is
+    built on the CPU (constructors may compute with tensors) and then moved
+    to ``device``; on ``'meta'`` the parameters keep their shapes and drop
+    their storage.
+    """
+    from mmengine.model import revert_sync_batchnorm
+
+    from .config_model import build_from_config
+    _scope(cfg)  # one of the four codebases
+    model = revert_sync_batchnorm(build_from_config(cfg))
+    return model.to(device).eval()
+
+
+def make_inputs(cfg, model: nn.Module, shape: Sequence[int],
+                device: str = 'cpu') -> Tuple[tuple, dict]:
+    """Positional and keyword arguments of one ``model(...)`` call.
+
+    * mmpretrain: ``model(x, mode='tensor')`` -> backbone, neck and head;
+    * mmdet: ``model(x, [sample], mode='tensor')`` -> the raw head outputs
+      (two-stage detectors: RPN, its proposals and the RoI head);
+    * mmpose: ``model(x, None, mode='tensor')`` -> backbone, neck, head;
+    * mmaction: ``model(x, mode='tensor', stage='head')`` with
+      ``x: [1, 1, C, T, H, W]`` (Recognizer3D) or ``[1, T, C, H, W]``
+      (Recognizer2D, T segments) -> backbone and classification head.
+
+    ``shape`` is ``(H, W)``, ``(C, H, W)`` or, for a video, ``(C, T, H, W)``
+    (``(H, W)`` then takes T from the config's test pipeline).
+    """
+    scope = _scope(cfg)
+    shape = tuple(shape)
+    gen = torch.Generator().manual_seed(0)
+
+    def rand(*size: int) -> torch.Tensor:
+        if device == 'meta':
+            return torch.empty(size, device='meta')
+        return torch.randn(size, generator=gen).to(device)
+
+    if scope == 'mmaction':
+        if len(shape) == 2:
+            _, t, _, _ = standard_input_shape(cfg)[0]
+            shape = (3, t) + shape
+        elif len(shape) == 3:
+            raise ValueError('a video shape is (H, W) or (C, T, H, W), got '
+                             f'{shape}')
+        c, t, h, w = shape
+        if type(model).__name__.endswith('2D'):
+            x = rand(1, t, c, h, w)
+        else:
+            x = rand(1, 1, c, t, h, w)
+        return (x, ), dict(mode='tensor', stage='head')
+    if len(shape) == 4:
+        raise ValueError(f'{scope} models take (H, W) or (C, H, W), got '
+                         f'{shape}')
+    c, h, w = shape if len(shape) == 3 else (3, ) + shape
+    x = rand(1, c, h, w)
+    if scope == 'mmdet':
+        from mmdet.structures import DetDataSample
+        sample = DetDataSample(metainfo=dict(
+            img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
+            batch_input_shape=(h, w), scale_factor=(1.0, 1.0)))
+        return (x, [sample]), dict(mode='tensor')
+    if scope == 'mmpose':
+        return (x, None), dict(mode='tensor')
+    return (x, ), dict(mode='tensor')
+
+
+def config_complexity(config: Any, shape: Optional[Sequence[int]] = None,
+                      device: str = 'auto', elementwise: bool = True,
+                      cfg_options: Optional[dict] = None
+                      ) -> ModelComplexity:
+    """MACs and parameters of a config's model at an input shape.
+
+    Args:
+        config: A config path or an ``mmengine.Config``.
+        shape (Sequence[int], optional): See :func:`parse_shape`; defaults
+            to :func:`standard_input_shape`.
+        device (str): ``'auto'`` (default) counts on the ``'meta'`` device
+            (shapes only, instant) and falls back to the CPU when the model
+            cannot run there (data-dependent code: NMS, ``.item()``, custom
+            kernels); or ``'meta'``, ``'cpu'``, ``'cuda'``.
+        elementwise (bool): Count element-wise products. Defaults to True.
+        cfg_options (dict, optional): Merged into the config first.
+
+    Returns:
+        ModelComplexity: with ``input_shape`` the full input tensor shape,
+        ``notes`` saying where the shape came from and on which device it
+        was counted, and ``full_count_options`` from
+        :func:`full_count_options`.
+    """
+    from mmengine.config import Config
+
+    from .config_model import load_config
+    if isinstance(config, Config):
+        cfg = config
+        if cfg_options:
+            cfg.merge_from_dict(cfg_options)
+    else:
+        cfg = load_config(str(config), cfg_options)
+    notes = []
+    if shape is None:
+        shape, where = standard_input_shape(cfg)
+        notes.append(f'input: {where}')
+    else:
+        shape = parse_shape(shape)
+    devices = ['meta', 'cpu'] if device == 'auto' else [device]
+    error: Optional[BaseException] = None
+    for dev in devices:
+        try:
+            model = build_model(cfg, dev)
+            args, kwargs = make_inputs(cfg, model, shape, dev)
+            with fixed_proposals(model) as proposals:
+                result = count_complexity(
+                    model, lambda: model(*args, **kwargs),
+                    elementwise=elementwise,
+                    input_shape=tuple(args[0].shape))
+        except Exception as exc:  # noqa: BLE001 - try the next device
+            if dev == devices[-1]:
+                raise
+            error = exc
+            continue
+        if error is not None:
+            notes.append(f'counted on {dev}: the model does not run on the '
+                         f'meta device ({type(error).__name__}: '
+                         f'{_first_line(error)})')
+        if proposals:
+            notes.append(f'RoI head counted on {proposals} proposals per '
+                         'image (test_cfg.rpn.max_per_img)')
+        result.device = dev
+        result.notes = notes
+        result.full_count_options = full_count_options(model)
+        return result
+    raise AssertionError('unreachable')  # pragma: no cover
+
+
+@contextlib.contextmanager
+def fixed_proposals(model: nn.Module) -> Iterator[int]:
+    """A two-stage detector's RPN passes ``test_cfg.rpn.max_per_img``
+    proposals per image while this is active.
+
+    With untrained weights and a random image, how many boxes survive the
+    RPN's NMS is arbitrary, and the RoI head's MACs are proportional to it.
+    While this is active, ``rpn_head.predict`` runs the RPN head itself (its
+    convolutions are counted) and returns that many fixed boxes spread over
+    the image instead of decoding and suppressing (no MACs either way);
+    RoIAlign does not depend on where boxes are, only on how many.
+
+    Args:
+        model (nn.Module): Any model; only two-stage detectors change.
+
+    Yields:
+        int: The number of proposals per image; 0 for any other model.
+
+    Example:
+        >>> with fixed_proposals(nn.Identity()) as count:
+        ...     count
+        0
+    """
+    rpn = getattr(model, 'rpn_head', None) if getattr(
+        model, 'with_rpn', False) else None
+    test_cfg = getattr(model, 'test_cfg', None) or {}
+    rpn_cfg = test_cfg.get('rpn', None) if hasattr(test_cfg, 'get') else None
+    if rpn is None or not rpn_cfg:
+        yield 0
+        return
+    count = int(rpn_cfg.get('max_per_img', 1000))
+
+    def predict(x, batch_data_samples, rescale=False):
+        from mmengine.structures import InstanceData
+        rpn(x)
+        results = []
+        for sample in batch_data_samples:
+            h, w = sample.metainfo['img_shape']
+            i = torch.arange(count, device=x[0].device, dtype=torch.float32)
+            cx, cy = (i * 0.618034 % 1) * w, (i * 0.414214 % 1) * h
+            half = 8 + (i % 5) * 24  # 16..208 px boxes: every FPN level
+            boxes = torch.stack([(cx - half).clamp(min=0),
+                                 (cy - half).clamp(min=0),
+                                 (cx + half).clamp(max=w),
+                                 (cy + half).clamp(max=h)], dim=1)
+            results.append(InstanceData(
+                bboxes=boxes, scores=torch.ones_like(i),
+                labels=torch.zeros_like(i, dtype=torch.long)))
+        return results
+
+    rpn.predict = predict
+    try:
+        yield count
+    finally:
+        del rpn.predict
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return re.sub(r'\s+', ' ', text[0])[:160] if text else ''
