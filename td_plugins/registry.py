@@ -11,11 +11,15 @@ Classes are registered here only, under names that no OpenMMLab codebase
 uses, and never with ``force=True``.
 
 Inner builds: mmengine's ``build_from_cfg`` re-routes every build to the
-registry of the *current default scope*, so a module of ours that builds a
-sub-module from an unprefixed config (``dict(type='DownsampleFunction')``)
-would look in mmdet's registry when it runs inside mmdet. Every composite
-module of this package builds its sub-modules through :func:`build_module`,
-which pins the scope to ``td_plugins`` for the duration of the build.
+registry of the *current default scope*, so a sub-module of this package
+built from an unprefixed config (``dict(type='DownsampleFunction')``) would
+be looked up in mmdet's registry inside mmdet; :func:`build_module` pins the
+scope to ``td_plugins`` for such a build. No module of the package builds
+one today: composite modules construct their td_plugins sub-modules
+directly; the config-dict builds are TNet's feature extractor, data
+preprocessor and loss (mmpretrain's registry, on purpose: their configs name
+mmpretrain classes), norms through mmcv's ``build_norm_layer`` (root
+registry, any scope), and what the codebases' base classes build.
 """
 from typing import Any, Optional, Union
 
