@@ -10,6 +10,7 @@ import pkgutil
 from typing import List, Tuple
 
 import pytest
+from mmengine.registry import DefaultScope
 
 import td_plugins
 from td_plugins.utils.codebases import DISTRIBUTIONS
@@ -61,7 +62,14 @@ def test_doctest(case):
     runner = doctest.DocTestRunner(optionflags=OPTIONFLAGS)
     report: List[str] = []
     case.globs = dict(case.globs)  # a fresh namespace for each run
-    result = runner.run(case, out=report.append, clear_globs=True)
+    # As in a fresh session: no default scope left by earlier tests.
+    scopes = DefaultScope._instance_dict.copy()
+    DefaultScope._instance_dict.clear()
+    try:
+        result = runner.run(case, out=report.append, clear_globs=True)
+    finally:
+        DefaultScope._instance_dict.clear()
+        DefaultScope._instance_dict.update(scopes)
     if result.failed:
         pytest.fail(f'{result.failed} of {result.attempted} examples of '
                     f'{case.name} failed:\n' + ''.join(report),

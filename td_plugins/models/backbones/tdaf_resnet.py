@@ -1,24 +1,5 @@
-"""TDAF-ResNet: a ResNet run as R2DNS recursive flows with ANAR attention.
-
-Pang, Li, Li, Li, Cao and Lu, "TDAF: Top-Down Attention Framework for Vision
-Tasks" (AAAI 2021): the ResNet's L = 4 stages (layer1..layer4) are the R2DNS
-stages (section 4, "insert ANARs after each stage"), every BN is a multi-flow
-BN (eq. 4), ANARs gate stages 1..3 with the half-scale residual (eq. 5).
-See :mod:`td_plugins.models.layers.r2dns` for the choices where the paper is
-silent.
-
-Parameter names keep torchvision's ResNet layout (``conv1``, ``bn1``,
-``layer1.0.conv1.weight`` ...; no ``fc``), and TDAF's own parameters live
-under ``r2dns.``, so ``torchvision://resnet50`` and mmdet/mmpretrain ResNet
-checkpoints load and the load report lists exactly ``r2dns.*`` as missing.
-With ``zero_init_anar=True`` (default) the freshly built network computes
-what the plain ResNet with the same weights computes, also after
-``init_weights()`` with a non-pretrained ``init_cfg`` (the ANARs are
-re-initialised after it). The blocks are torchvision's, taking the flow
-(:mod:`td_plugins.models.layers.flow_blocks`); ``with_cp`` checkpoints each
-block. ``norm_eval`` freezes the pretrained norms (stem and stages) and, as
-no checkpoint pretrains them, leaves the ANARs' norms training unless
-``anar_norm_eval=True`` (docs/tdaf.md, "Normalisation").
+"""TDAF-ResNet: a ResNet run as R2DNS flows with ANAR attention (Pang et al.,
+"TDAF", AAAI 2021, sections 3-4; docs/tdaf.md, "Pieces").
 """
 from functools import partial
 from typing import List, Optional, Sequence, Tuple, Union
@@ -36,8 +17,7 @@ _FLOW_BLOCKS = {'BasicBlock': FlowBasicBlock, 'Bottleneck': FlowBottleneck}
 
 
 def loads_checkpoint(init_cfg: Optional[Union[dict, List[dict]]]) -> bool:
-    """Whether an mmengine ``init_cfg`` loads a checkpoint (which may hold
-    trained ANARs, so they must not be re-initialised after it)."""
+    """Whether an mmengine ``init_cfg`` loads a checkpoint."""
     cfgs = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
     return any(isinstance(c, dict) and c.get('type') == 'Pretrained'
                for c in cfgs)
@@ -51,40 +31,22 @@ class TDAFResNet(TorchvisionStagesMixin, BaseModule):
 
     Args:
         depth (int): 18, 34, 50, 101 or 152.
-        num_flows (int): Recursive flows N, 1..4 (N = 1 is the plain ResNet).
-            Defaults to 3.
+        num_flows (int): Recursive flows N, 1..4. Defaults to 3.
         anar (int): ANAR depth, 3, 5 or 7. Defaults to 3.
         eta (float): Half-scale residual weight. Defaults to 0.5.
-        dsf (str): ``'avg_pool'`` or ``'linear'`` downsampling between
-            flows. Defaults to ``'avg_pool'``.
-        out_indices (Sequence[int]): Stages (0..3) whose last-flow outputs
-            are returned. Defaults to (0, 1, 2, 3).
-        frozen_stages (int): Freeze the stem (0) and stages up to this index
-            + 1; -1 freezes nothing. Defaults to -1.
-        norm_eval (bool): Keep the pretrained (multi-flow) BN layers of the
-            stem and stages in eval mode while training. Defaults to False.
-        anar_norm_eval (bool): Under ``norm_eval``, freeze the ANARs' norms
-            too (no checkpoint pretrains them). Defaults to False.
-        with_cp (bool): Checkpoint every block (its flow captured; running
-            statistics updated once). Defaults to False.
-        zero_init_anar (bool): Constant 0.5 masks at init, i.e. the plain
-            ResNet's function (the start for pretrained weights);
-            ``init_weights()`` keeps it after a non-pretrained ``init_cfg``.
-            False: the ANARs' last conv Kaiming ``fan_in`` too, for training
-            from scratch. Defaults to True.
-        groups (int): Groups of the 3x3 convolutions of a Bottleneck; with
-            ``width_per_group`` this gives ResNeXt (e.g. 32 and 4 for
-            ResNeXt-50 32x4d, torchvision's layout). BasicBlock depths take
-            only 1. Defaults to 1.
-        width_per_group (int): Channels per group of the Bottleneck's 3x3
-            convolution at the first stage (64 for ResNet). Defaults to 64.
-        init_cfg (dict | list, optional): mmengine init config, e.g.
-            ``dict(type='Pretrained', checkpoint='torchvision://resnet50')``.
-            Defaults to None.
+        dsf (str): ``'avg_pool'`` or ``'linear'``. Defaults to ``'avg_pool'``.
+        out_indices (Sequence[int]): Stages (0..3) returned. Defaults to all.
+        frozen_stages (int): Freeze the stem and layer1..layer{frozen_stages};
+            -1 freezes nothing. Defaults to -1.
+        norm_eval (bool): Stem and stage BNs in eval mode. Defaults to False.
+        anar_norm_eval (bool): With ``norm_eval``, the ANARs' norms too.
+        with_cp (bool): Checkpoint every block. Defaults to False.
+        zero_init_anar (bool): Constant 0.5 masks at init. Defaults to True.
+        groups, width_per_group (int): ResNeXt's 3x3 groups and their width
+            at the first stage. Default to 1 and 64.
+        init_cfg (dict | list, optional): mmengine init config.
 
     Example:
-        >>> import torch
-        >>> from td_plugins.models.backbones import TDAFResNet
         >>> model = TDAFResNet(depth=18, num_flows=3).eval()
         >>> outs = model(torch.rand(1, 3, 223, 257))
         >>> [tuple(o.shape) for o in outs]
@@ -149,9 +111,7 @@ class TDAFResNet(TorchvisionStagesMixin, BaseModule):
         return name.startswith('r2dns.') and not self.anar_norm_eval
 
     def init_weights(self) -> None:
-        """mmengine's init, then the ANARs' own init again unless
-        ``init_cfg`` loaded a checkpoint (a non-pretrained ``init_cfg`` such
-        as Kaiming on ``Conv2d`` also reaches the ANARs' last conv)."""
+        """mmengine's init, then the ANARs' own unless a checkpoint loaded."""
         super().init_weights()
         if not loads_checkpoint(self.init_cfg):
             for anar_module in self.r2dns.anars:
