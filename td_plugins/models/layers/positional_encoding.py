@@ -1,20 +1,4 @@
-"""Fixed sine/cosine encoding of TNet's (y, x, s) location triplets.
-
-Papadopoulos, Korus and Memon, "Hard-Attention for Scalable Image
-Classification" (NeurIPS 2021), section 3.2: the sinusoidal encoding of
-Vaswani et al. with three "time" axes, two spatial and one of scale
-(``shared/spec/methods.md`` section 4.1, "Positional encoding"). With
-``K = dim // 6`` angular frequencies
-
-    w_k = (1 / min_inv_freq) * (min_inv_freq / max_inv_freq) ** (k / (K - 1)),
-
-``k = 0..K-1`` (with the call sites' ``min_inv_freq = 1``, ``max_inv_freq =
-100``: ``w_k = 100 ** (-k / (K - 1))``), the encoding of ``(y, x, s)`` is
-
-    [sin(y w), cos(y w) | sin(x w), cos(x w) | sin(s w), cos(s w) | 0 ...]
-
-with ``dim - 6K`` trailing zeros (K = 85 for dim 512, K = 53 for dim 320).
-"""
+"""TNet's sin/cos (y, x, s) encoding (Papadopoulos et al., 2021, sec. 3.2)."""
 import math
 
 import torch
@@ -37,19 +21,7 @@ def _check(dim: int, min_inv_freq: float, max_inv_freq: float) -> None:
 def sincos_frequencies(dim: int, min_inv_freq: float = 1.0,
                        max_inv_freq: float = 100.0,
                        device=None) -> torch.Tensor:
-    """The ``K = dim // 6`` angular frequencies ``w_k`` (float32).
-
-    Args:
-        dim (int): Encoding width D (>= 12).
-        min_inv_freq (float): Smallest inverse angular frequency (``w_0 =
-            1 / min_inv_freq``). Defaults to 1.0.
-        max_inv_freq (float): Largest inverse angular frequency (``w_{K-1} =
-            1 / max_inv_freq``). Defaults to 100.0.
-        device (optional): Device of the result. Defaults to None.
-
-    Returns:
-        Tensor: ``[K]``.
-    """
+    """The ``K = dim // 6`` frequencies ``w_k``, ``[K]`` float32."""
     _check(dim, min_inv_freq, max_inv_freq)
     num = dim // 6
     step = math.log(float(min_inv_freq) / float(max_inv_freq)) / (num - 1)
@@ -60,30 +32,18 @@ def sincos_frequencies(dim: int, min_inv_freq: float = 1.0,
 def sincos_position_encoding(pos: torch.Tensor, dim: int,
                              min_inv_freq: float = 1.0,
                              max_inv_freq: float = 100.0) -> torch.Tensor:
-    """Encode ``(y, x, s)`` triplets with sines and cosines (TNet, spec 4.1).
+    """Encode ``(y, x, s)`` triplets as ``[..., dim]`` sines and cosines.
 
     Args:
-        pos (Tensor): ``[..., 3]`` positions ``(y, x, s)``: grid row and
-            column at their level (``y = y_parent * n + i``, ``x = x_parent *
-            n + j``) and the level index ``s`` (0 for the whole image).
-        dim (int): Encoding width D (>= 12); ``D - 6 * (D // 6)`` trailing
-            zeros pad the output.
-        min_inv_freq (float): Smallest inverse angular frequency. Defaults
-            to 1.0 (the official call sites).
-        max_inv_freq (float): Largest inverse angular frequency. Defaults to
-            100.0 (the official call sites).
-
-    Returns:
-        Tensor: ``[..., dim]``, in ``pos``'s floating dtype (float32 for an
-        integer ``pos``).
+        pos (Tensor): ``[..., 3]`` positions ``(y, x, s)``.
+        dim (int): Encoding width D (>= 12).
+        min_inv_freq, max_inv_freq (float): ``1 / w_0``, ``1 / w_{K-1}``.
 
     Example:
         >>> pe = sincos_position_encoding(torch.tensor([[0., 0., 0.],
         ...                                             [3., 4., 1.]]), 512)
-        >>> pe.shape
-        torch.Size([2, 512])
-        >>> pe[0, :85].abs().max().item(), pe[0, 85:170].min().item()
-        (0.0, 1.0)
+        >>> pe.shape, pe[0, :85].abs().max().item(), pe[0, 85:170].min().item()
+        (torch.Size([2, 512]), 0.0, 1.0)
     """
     _check(dim, min_inv_freq, max_inv_freq)
     if pos.dim() < 1 or pos.shape[-1] != 3:
