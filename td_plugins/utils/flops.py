@@ -1,45 +1,11 @@
 """Parameters and multiply-accumulates (MACs) of a model, per module.
 
-The counting runs the model once under :class:`torch.utils.flop_counter.
-FlopCounterMode`, which sees every ATen operator that actually executes, in
-whatever module or function it is called from. So the arithmetic that lives
-outside ``nn.Conv2d``/``nn.Linear`` modules is counted too: TDAM's
-searchlight products and spatial sums (``bmm``), AW-convolution in each of
-its forms (per-sample kernels in one grouped convolution, per-tap
-convolutions, or one matrix product and a col2im), TDAF's extra flows and
-ANARs (the same modules called once per flow), TNet's backbone run on every
-crop.
-
-What is counted, in MACs (one multiply and one add = 1 MAC; PyTorch's counter
-reports FLOPs = 2 x MACs for the operators below, and we divide by 2):
-
-* PyTorch's own formulas: convolutions (any dimension, grouped, transposed),
-  ``mm``/``addmm``/``bmm``/``baddbmm`` (so ``nn.Linear``, ``matmul`` and most
-  ``einsum`` contractions) and scaled-dot-product attention. Biases, the
-  additions of ``addmm``/``baddbmm`` and the accumulation are free.
-* Added here (``elementwise=True``, the default): every element-wise product
-  of two tensors that both have more than one element, at 1 MAC per output
-  element (``mul``, ``mul_`` and ``addcmul``/``addcmul_``). These are the
-  attention's gates: TDAM's channel and spatial gating, AW's ``K * (1 + A)``
-  (or, in its tap-by-tap form, the per-tap scaling), TDAF's
-  ``h * (g + 0.5)``, SE/CBAM gates, ConvNeXt's layer scale. A product with a
-  scalar or a one-element tensor (FCOS's ``Scale``, ``x * 0.5``) is not
-  counted.
-
-Not counted: batch/group/layer norm, activations, pooling, resizing, soft-max,
-additions and sums that are not part of a matrix product, indexing and
-copies. (ptflops, which the TDAM paper used, also counts BN, ReLU and
-pooling: ResNet-50 4.12 G there, 4.09 G here.)
-
-Per-module attribution: each operator is charged to the innermost module
-whose ``__call__`` is running (module forward hooks), named as in
-``model.named_modules()``; a module's MACs include its sub-modules'. Code that
-calls a sub-module's ``forward`` directly, or uses its weights functionally,
-is charged to the caller. A module called several times (TDAM's re-run
-convolutions, TDAF's stages once per flow) accumulates every call.
-
-Nothing here imports an OpenMMLab package. Counting a config's model on a
-dummy input is :func:`td_plugins.utils.dummy_inputs.config_complexity`.
+One run under ``torch.utils.flop_counter.FlopCounterMode`` counts every
+convolution and matrix product that executes and, with ``elementwise``,
+every element-wise product of two tensors (the attention's gates) at one MAC
+per element; each count is charged to the innermost running module. What is
+and is not counted, and why: docs/flops.md. A config's model on a dummy
+input: :func:`td_plugins.utils.dummy_inputs.config_complexity`.
 """
 from __future__ import annotations
 

@@ -6,62 +6,13 @@ Usage::
         [--depth 2] [--json out.json] [--device auto|meta|cpu|cuda]
         [--no-elementwise] [--cfg-options key=value ...]
 
-Works for the mmpretrain, mmdet, mmpose and mmaction2 configs of this
-repository (and stock ones): the model is built from the config (no weights
-are loaded, no dataset is needed) and run once on a random input of the
-given shape:
-
-* classifiers: ``model(x, mode='tensor')`` (backbone, neck, head);
-* detectors: ``model(x, [sample], mode='tensor')``, the raw head outputs
-  (two-stage: the RoI head on ``test_cfg.rpn.max_per_img`` proposals);
-* pose estimators: ``model(x, None, mode='tensor')`` (backbone, neck, head);
-* recognizers: ``model(x, mode='tensor', stage='head')``, ``x`` one clip
-  ``[1, 1, C, T, H, W]`` (``--shape 3 16 112 112``).
-
-``--shape``: ``S`` | ``H W`` | ``C H W`` | ``C T H W`` (a video clip; with
-``H W`` the frame count comes from the config). Without ``--shape``, the
-task's usual size: 224x224 classification (the config's evaluation crop;
-CIFAR 32x32), a 1333x800 image for detection (padded as the config pads),
-256x192 pose, one validation clip for video.
-
-What is counted (MACs; FLOPs = 2 x MACs): every convolution and matrix
-product that executes (PyTorch's ``FlopCounterMode``), plus every
-element-wise product of two tensors at one MAC per element; not counted:
-norms, activations, pooling, resizing, additions, biases. See
-:mod:`td_plugins.utils.flops` for the exact list; the model and its input
-come from :mod:`td_plugins.utils.dummy_inputs`.
-
-Why not the stock ``get_flops.py`` of mmpretrain / mmdet / mmpose /
-mmaction2: they all call ``mmengine.analysis.get_model_complexity_info``,
-which traces the model with ``torch.jit.trace`` and counts the traced
-operators it has formulas for (convolutions, matrix products/einsum, norms,
-some pooling and upsampling). Measured on this repository's models:
-
-* it skips element-wise products (logged as "Unsupported operator aten::mul
-  / aten::addcmul_"), which is where the attention's arithmetic is: TDAM's
-  channel and spatial gates, AW-convolution's per-sample weighting
-  ``K * (1 + A)`` (304 ``mul`` and 128 ``addcmul_`` calls skipped in
-  AW-ResNet-50), TDAF's ANAR gates ``h * (g + 0.5)``;
-* it counts BN and pooling, so ResNet-50 reads 4.11 G against the
-  convolution + fc convention (4.09 G) the TDAM/TNet papers quote;
-* the tools patch ``forward`` to make the model traceable and so count
-  less than the model runs: mmpretrain's and mmaction2's count
-  ``extract_feat`` (no classification head), and mmdet's needs a dataset
-  (it takes an image from the val dataloader);
-* tracing is slow (AW-ResNet-50: 45 s on 2 CPU cores); here the count runs
-  on the ``meta`` device (shapes only, about a second) and falls back to the
-  CPU when a model cannot (NMS, RoIAlign, ``.item()``).
-
-Per-module table: ``--depth N`` levels of the module tree below the model;
-each operator is charged to the innermost module running it, and a module
-running operators outside its sub-modules gets an "(own ops)" row (TDAM's
-gates in each block), so the leaf rows add up to the total.
-
-Note for TDAM ResNets: in evaluation mode the default
-``pool_early_tops=True`` computes the early steps' tops on the pooled map
-(the same function), so TDAM-R50 runs 4.10 G at inference; the official
-order counted by the paper (4.55 G here, 4.59 G with ptflops' BN/ReLU) is
-``--cfg-options model.backbone.pool_early_tops=False``.
+Builds the config's model (mmpretrain, mmdet, mmpose or mmaction2; no
+weights, no dataset), runs it once on a random input of ``--shape`` (``S`` |
+``H W`` | ``C H W`` | ``C T H W``; default: the task's usual size) and
+prints the parameters, the MACs (FLOPs = 2 x MACs) by operator and a
+per-module table ``--depth`` levels deep. What is counted, the inputs per
+task, TDAM's inference count and why not the codebases' own get_flops.py:
+docs/flops.md.
 """
 import argparse
 import json
