@@ -1,14 +1,5 @@
-"""Average BN running statistics across processes after every train epoch.
-
-The official TDAM ImageNet runs (Jaiswal, Fernando and Tan, ECCV 2022; the
-timm script ``td_train_and_evaluate.py``, ``--dist-bn reduce`` by default)
-call timm's ``distribute_bn(model, world_size, reduce=True)`` after each
-training epoch, before validation and the checkpoint: every buffer whose
-name contains ``running_mean`` or ``running_var`` is summed over the
-processes and divided by their number. With plain (per-GPU) BN each process
-otherwise keeps the statistics of its own quarter of the data, and rank 0's
-alone are validated and saved. ``mode='broadcast'`` is timm's other choice
-(rank 0's copied to all).
+"""Average BN running statistics across processes after every train epoch, as
+timm's ``--dist-bn reduce`` in the official TDAM runs (docs/tdam.md).
 """
 from typing import Optional
 
@@ -32,18 +23,12 @@ def _check_mode(mode: object) -> None:
 
 def distribute_bn_stats(model: nn.Module, mode: str = 'reduce',
                         group: Optional[object] = None) -> int:
-    """timm's ``distribute_bn``: make every process's BN running statistics
-    the same, their mean (``'reduce'``) or rank 0's (``'broadcast'``).
+    """timm's ``distribute_bn``; returns how many buffers were synchronised.
 
     Args:
         model (nn.Module): The model (a DDP wrapper is unwrapped).
-        mode (str): ``'reduce'`` or ``'broadcast'``. Defaults to
-            ``'reduce'``.
+        mode (str): ``'reduce'`` (mean) or ``'broadcast'`` (rank 0's).
         group: Process group; None is the default group.
-
-    Returns:
-        int: How many buffers were synchronised (0 outside a distributed
-        run or with a single process).
     """
     _check_mode(mode)
     if not (dist.is_available() and dist.is_initialized()):
@@ -68,18 +53,10 @@ def distribute_bn_stats(model: nn.Module, mode: str = 'reduce',
 
 @HOOKS.register_module()
 class DistBNReduceHook(Hook):
-    """timm's ``--dist-bn reduce`` as an mmengine hook: at the end of every
-    train epoch, average every BN's ``running_mean`` / ``running_var`` over
-    the processes (:func:`distribute_bn_stats`).
-
-    Priority ``'ABOVE_NORMAL'``: it runs before the ``CheckpointHook``
-    (``'VERY_LOW'``) writes the epoch's checkpoint, and the validation loop
-    runs after all ``after_train_epoch`` hooks, as in the official script.
-    Nothing happens in a non-distributed run.
+    """Average every BN's running statistics over processes per train epoch.
 
     Args:
-        mode (str): ``'reduce'`` (mean, the official default) or
-            ``'broadcast'`` (rank 0's). Defaults to ``'reduce'``.
+        mode (str): ``'reduce'`` (mean, official) or ``'broadcast'``.
 
     Example:
         >>> custom_hooks = [dict(type='td_plugins.DistBNReduceHook')]

@@ -1,22 +1,4 @@
-"""timm's cosine learning-rate schedule as the official TDAM runs used it.
-
-The official ImageNet runs (Jaiswal, Fernando and Tan, ECCV 2022; the timm
-script ``td_train_and_evaluate.py`` with ``--sched cosine --epochs 150
---warmup-epochs 5 --lr 0.4``, defaults ``--warmup-lr 1e-4 --min-lr 1e-6
---cooldown-epochs 10``) build ``CosineLRScheduler(t_initial=150,
-warmup_t=5, warmup_lr_init=1e-4, lr_min=1e-6)`` (``create_scheduler``,
-which returns ``num_epochs = 150 + 10``) and step it once per epoch. Its
-value at epoch ``e`` (``CosineLRScheduler._get_lr``, warmup_prefix False):
-
-* ``e < 5``: ``1e-4 + e * (lr - 1e-4) / 5`` (the linear warm-up, per epoch);
-* ``5 <= e < 150``: ``1e-6 + (lr - 1e-6) / 2 * (1 + cos(pi * e / 150))``
-  (the cosine counts from epoch 0, not from the warm-up's end);
-* ``e >= 150``: ``1e-6`` (the 10 cool-down epochs at the minimum).
-
-mmengine's ``LinearLR`` + ``CosineAnnealingLR`` give the warm-up exactly
-(by epoch) but a cosine restarted at epoch 5 over 145 epochs; this
-scheduler gives timm's values.
-"""
+"""timm's cosine lr schedule as in the official TDAM runs (ECCV 2022)."""
 import math
 from typing import List
 
@@ -54,25 +36,15 @@ def _check(name: str, value: object, ok: bool, what: str) -> None:
 
 @PARAM_SCHEDULERS.register_module()
 class TimmCosineLR(LRSchedulerMixin, _ParamScheduler):
-    """Per-epoch timm cosine schedule with linear warm-up and cool-down at
-    ``min_lr`` (:func:`timm_cosine_lr`); the base lr is the optimizer's
-    (after ``auto_scale_lr``).
+    """Per-epoch timm cosine schedule with linear warm-up and ``min_lr`` tail.
 
     Args:
         optimizer: The optimizer (or wrapper), given by mmengine.
-        t_initial (int): Cosine length in epochs (timm ``--epochs``); later
-            epochs (timm's ``--cooldown-epochs``) stay at ``min_lr``.
+        t_initial (int): Cosine epochs; later ones stay at ``min_lr``.
         warmup_epochs (int): Linear warm-up epochs. Defaults to 0.
         warmup_lr (float): Warm-up start lr. Defaults to 0.
         min_lr (float): Cosine end lr. Defaults to 0.
-        begin (int), end (int), last_step (int), verbose (bool): As
-            mmengine's schedulers; ``by_epoch`` must be True (timm steps
-            this schedule per epoch).
-
-    Example:
-        >>> param_scheduler = dict(type='td_plugins.TimmCosineLR',
-        ...                        t_initial=150, warmup_epochs=5,
-        ...                        warmup_lr=1e-4, min_lr=1e-6)
+        begin, end, last_step, verbose: As mmengine's; ``by_epoch`` is True.
     """
 
     def __init__(self, optimizer, t_initial: int, warmup_epochs: int = 0,
