@@ -17,9 +17,9 @@ from torch import nn
 
 from .flops import ModelComplexity, count_complexity
 
-__all__ = ['build_model', 'config_complexity', 'fixed_proposals',
-           'full_count_options', 'make_inputs', 'parse_shape',
-           'standard_input_shape']
+__all__ = ['build_model', 'config_complexity', 'det_data_samples',
+           'fixed_proposals', 'full_count_options', 'make_inputs',
+           'parse_shape', 'standard_input_shape']
 
 _SCOPES = ('mmpretrain', 'mmdet', 'mmpose', 'mmaction')
 
@@ -222,14 +222,35 @@ def make_inputs(cfg, model: nn.Module, shape: Sequence[int],
     c, h, w = shape if len(shape) == 3 else (3, ) + shape
     x = rand(1, c, h, w)
     if scope == 'mmdet':
-        from mmdet.structures import DetDataSample
-        sample = DetDataSample(metainfo=dict(
-            img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
-            batch_input_shape=(h, w), scale_factor=(1.0, 1.0)))
-        return (x, [sample]), dict(mode='tensor')
+        return (x, det_data_samples(1, (h, w))), dict(mode='tensor')
     if scope == 'mmpose':
         return (x, None), dict(mode='tensor')
     return (x, ), dict(mode='tensor')
+
+
+def det_data_samples(batch: int, img_shape: Sequence[int],
+                     pad_shape: Optional[Sequence[int]] = None) -> list:
+    """mmdet data samples of a batch that the test pipeline did not resize.
+
+    The metadata a two-stage detector's RPN needs in a ``mode='tensor'``
+    forward: ``img_shape`` and ``ori_shape`` the image, ``pad_shape`` and
+    ``batch_input_shape`` the padded input, ``scale_factor`` 1.
+
+    Args:
+        batch (int): Number of samples.
+        img_shape (Sequence[int]): ``(h, w)`` of the image.
+        pad_shape (Sequence[int], optional): ``(H, W)`` after padding.
+            Defaults to ``img_shape``.
+
+    Returns:
+        list[DetDataSample]: One per image.
+    """
+    from mmdet.structures import DetDataSample
+    shape = tuple(int(s) for s in img_shape)
+    padded = tuple(int(s) for s in pad_shape) if pad_shape else shape
+    meta = dict(img_shape=shape, ori_shape=shape, pad_shape=padded,
+                batch_input_shape=padded, scale_factor=(1.0, 1.0))
+    return [DetDataSample(metainfo=dict(meta)) for _ in range(batch)]
 
 
 def config_complexity(config: Any, shape: Optional[Sequence[int]] = None,

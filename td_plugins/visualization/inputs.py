@@ -6,6 +6,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from td_plugins.utils.dummy_inputs import det_data_samples
+
 
 def prepare_input(model: nn.Module, image: np.ndarray, scope: str,
                   frames: int) -> torch.Tensor:
@@ -74,12 +76,8 @@ def tensor_data_samples(x: torch.Tensor, scope: str,
     """
     if scope != 'mmdet':
         return None
-    from mmdet.structures import DetDataSample
-    padded = tuple(int(s) for s in x.shape[-2:])
-    shape = tuple(int(s) for s in img_shape) if img_shape else padded
-    meta = dict(img_shape=shape, ori_shape=shape, pad_shape=padded,
-                batch_input_shape=padded, scale_factor=(1.0, 1.0))
-    return [DetDataSample(metainfo=meta) for _ in range(x.shape[0])]
+    padded = x.shape[-2:]
+    return det_data_samples(x.shape[0], img_shape or padded, padded)
 
 
 def spatial_map(t: torch.Tensor, size: Tuple[int, int],

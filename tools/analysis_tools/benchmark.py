@@ -154,14 +154,6 @@ def _kind(model: nn.Module) -> str:
     return 'image'
 
 
-def _det_samples(batch: int, height: int, width: int) -> list:
-    from mmdet.structures import DetDataSample
-    meta = dict(img_shape=(height, width), ori_shape=(height, width),
-                pad_shape=(height, width),
-                batch_input_shape=(height, width), scale_factor=(1.0, 1.0))
-    return [DetDataSample(metainfo=dict(meta)) for _ in range(batch)]
-
-
 class TensorMode(nn.Module):
     """Calls an OpenMMLab model in ``tensor`` mode with fixed extra
     arguments, so the harness can time it like a plain module.
@@ -172,7 +164,7 @@ class TensorMode(nn.Module):
         fixed_proposals (bool): For a two-stage detector, give the RoI head
             exactly ``test_cfg.rpn.max_per_img`` proposals per image on
             every call (the RPN head still runs; its decoding and NMS do
-            not), as ``td_plugins.utils.flops`` counts them. With random
+            not), as ``get_flops.py`` counts them. With random
             weights and inputs the number of boxes surviving the RPN's NMS
             is arbitrary, and the RoI head's time is proportional to it.
             Defaults to False.
@@ -250,7 +242,8 @@ def make_case(config: str, name: str, batch: int, shape: Sequence[int],
     kind = _kind(model)
     in_shape = _input_shape(kind, cfg, batch, shape, name)
     if kind == 'detector':
-        wrapped = TensorMode(model, _det_samples(batch, *in_shape[-2:]),
+        from td_plugins.utils.dummy_inputs import det_data_samples
+        wrapped = TensorMode(model, det_data_samples(batch, in_shape[-2:]),
                              fixed_proposals=True)
     elif kind.startswith('recognizer'):
         wrapped = TensorMode(model, stage='head')
