@@ -1,33 +1,8 @@
 """``td_plugins::`` base configs: inherit the package's configs from anywhere.
 
-mmengine 0.10.7 resolves ``_base_ = 'pkg::rel/path.py'`` only for the
-packages in its table ``mmengine.config.utils.MODULE2PACKAGE`` (alias
-``PKG2PROJECT``), as ``<installed package>/.mim/configs/rel/path.py``
-(``Config._get_cfg_path``), and it stamps ``_scope_='pkg'`` on every
-top-level dict with a ``type`` that such a base defines and that no deeper
-base already scoped. :func:`install_package_configs`, called by
-``import td_plugins``:
-
-1. resolves ``td_plugins::rel/path.py`` to ``.mim/configs/rel/path.py``
-   beside the imported ``td_plugins`` package: a copy in a wheel install,
-   links to the checkout in an editable one (``setup.py``), or the
-   checkout's ``configs/`` when it has no ``.mim`` yet. mmengine's own
-   lookup (``get_installed_path``) would miss an editable install, whose
-   distribution lives in site-packages and its code in the checkout;
-2. gives such a base no scope, so it is parsed exactly like a base given
-   by its file path. The ``_scope_='td_plugins'`` mmengine would stamp is
-   right for ``mmdet::`` bases, not for ours: our configs are mmdet /
-   mmpose / mmaction2 / mmpretrain configs, and e.g. a loop or a model
-   built in the ``td_plugins`` scope looks ``FCOS`` or ``CrossEntropyLoss``
-   up in our registry;
-3. adds ``'td_plugins'`` to that table, so mmengine's helpers that check
-   it (``mmengine.hub.get_config('td_plugins::...')``) accept the name.
-
-mmengine parses ``_base_`` before ``custom_imports``, so this works only in
-processes that import ``td_plugins`` before loading the config: our
-``tools/train.py`` and ``tools/test.py`` (also as ``mim train/test
-td_plugins``, which run the package's ``.mim/tools`` copies). See
-docs/packaging.md for the codebases' own scripts.
+Resolved beside the imported package and parsed unscoped, for processes
+that import td_plugins first (docs/packaging.md, "Inherit a td_plugins
+config from your own folder").
 """
 import os.path as osp
 from typing import Callable, Optional, Tuple

@@ -1,19 +1,5 @@
-"""Make SyncBN conversion keep TDAF's multi-flow BN multi-flow.
-
-Pang et al., "TDAF" (AAAI 2021), eq. 4: a multi-flow BN keeps one set of
-statistics per flow. mmengine's ``convert_sync_batchnorm`` (what the Runner
-runs for a config's ``sync_bn``) and torch's
-``nn.SyncBatchNorm.convert_sync_batchnorm`` turn every ``_BatchNorm`` into
-``nn.SyncBatchNorm``, which would silently give a multi-flow BN one flow
-(and ``(num_flows, C)`` buffers it cannot use). :func:`install_sync_norm`
-(called by ``import td_plugins``) wraps both: a multi-flow BN becomes
-:class:`~td_plugins.models.layers.SyncMultiFlowBatchNorm` (its parameters
-and buffers shared, so the state dict is unchanged), every other module goes
-to the stock conversion. Both stock functions recurse through the name they
-are looked up by (mmengine's module global, torch's class attribute), so
-children of any depth pass through the wrapper. mmengine's ``'mmcv'``
-implementation choice applies to the other BNs; multi-flow BNs always use
-the gloo/nccl-capable :class:`SyncMultiFlowBatchNorm`.
+"""Make SyncBN conversion keep TDAF's multi-flow BN multi-flow (Pang et al.,
+"TDAF", AAAI 2021, eq. 4; docs/training.md, "Synchronised multi-flow BN").
 """
 import sys
 from typing import Any, Callable
@@ -31,19 +17,16 @@ _MMENGINE_HOLDERS = ('mmengine.model.utils', 'mmengine.model',
 
 def convert_sync_multi_flow_bn(module: nn.Module,
                                process_group: Any = None) -> nn.Module:
-    """Replace every multi-flow BN in ``module`` (itself included) by its
-    synchronised form; other modules are left as they are.
+    """Replace every multi-flow BN in ``module`` by its synchronised form.
 
     Args:
         module (nn.Module): Converted in place (children replaced).
-        process_group (ProcessGroup, optional): For the statistics; None
-            for the default group.
+        process_group (ProcessGroup, optional): None for the default group.
 
     Returns:
         nn.Module: ``module``, or its replacement if it is a multi-flow BN.
 
     Example:
-        >>> import torch.nn as nn
         >>> from td_plugins.models.layers import MultiFlowBatchNorm2d
         >>> net = nn.Sequential(nn.Conv2d(3, 4, 1), MultiFlowBatchNorm2d(4))
         >>> type(convert_sync_multi_flow_bn(net)[1]).__name__
@@ -117,8 +100,7 @@ def _install_torch() -> None:
 
 
 def install_sync_norm() -> bool:
-    """Make mmengine's and torch's SyncBN conversions turn multi-flow BN
-    into :class:`SyncMultiFlowBatchNorm`. Idempotent.
+    """Wrap mmengine's and torch's SyncBN conversions; idempotent.
 
     Returns:
         bool: Whether mmengine's conversion is (now) wrapped.
