@@ -7,7 +7,8 @@ interleaved (round-robin over the cases for each repeat) so that a change in
 machine load hits all cases alike.
 
 Pure PyTorch (MACs from :mod:`td_plugins.utils.flops`): no OpenMMLab import,
-so a bench script can build any ``nn.Module`` (a ``td_plugins`` backbone, a torchvision model, a bare layer).
+so a bench script can build any ``nn.Module`` (a ``td_plugins`` backbone, a
+torchvision model, a bare layer).
 
 What is measured, per case:
 

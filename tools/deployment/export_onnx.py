@@ -2,8 +2,9 @@
 
 The TDAM, TDAF and AW backbones (Jaiswal et al., ECCV 2022; Pang et al., AAAI
 2021; Zhu et al., ICANN 2021, section 3), the classifiers built on them, and
-detectors such as FCOS with a TDAF backbone up to the head's raw outputs (for FCOS: ``cls_score_i``, ``bbox_pred_i`` and
-``centerness_i`` per FPN level; no box decoding, no NMS).
+detectors such as FCOS with a TDAF backbone up to the head's raw outputs
+(for FCOS: ``cls_score_i``, ``bbox_pred_i`` and ``centerness_i`` per FPN
+level; no box decoding, no NMS).
 
     python tools/deployment/export_onnx.py \\
         configs/tdaf/demo/fcos_tdaf-r18_demo.py --checkpoint epoch_12.pth \\
@@ -25,8 +26,8 @@ the attention layers need only these three things, which this tool does:
   which ONNX cannot express when the input size is not a multiple of the
   kernel size (``torch.onnx`` refuses it): for the export, each AWConv2d
   is set to ``pool_impl='matrix'``, two matrix products with the (constant,
-  exact) averaging matrices of that input size. The check below compares with the
-  unmodified model.
+  exact) averaging matrices of that input size. The check below compares
+  with the unmodified model.
 
 The input of the graph is the tensor after the data preprocessor
 (normalised image), as ``model(inputs, mode='tensor')`` takes it; models
