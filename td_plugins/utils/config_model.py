@@ -8,7 +8,7 @@ __all__ = ['load_config', 'build_from_config']
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Any:
-    """``Config.fromfile(path)`` with ``cfg_options``; it must define ``model``."""
+    """``Config.fromfile(path)`` plus ``cfg_options``; it needs a ``model``."""
     from mmengine.config import Config
     cfg = Config.fromfile(path)
     if cfg_options:

@@ -1,18 +1,5 @@
-"""DSF, the downsample function of TDAF's recursive flows.
-
-Pang, Li, Li, Li, Cao and Lu, "TDAF: Top-Down Attention Framework for Vision
-Tasks" (AAAI 2021), eq. 2:
-``x_1^(n) = DSF(x_1^(n+1))``, so flow ``n`` of ``N`` sees the input at scale
-``2^-(N-n)``. The paper fixes only the stride ("the downsample stride is 2", in its
-detection and classification set-ups) and that the 3D variant halves T, H and
-W (action recognition); the
-operator itself is open (``shared/spec/methods.md`` section 2.1 marks it as a
-guess). Both readings are offered: ``'avg_pool'`` (default: 2x2(x2) average
-pooling, the cheapest alias-free choice) and ``'linear'`` (bilinear or
-trilinear resizing).
-
-Odd sizes round up in both modes, so the output is ``ceil(size / stride)``
-along every downsampled axis whatever the mode.
+"""DSF, the downsample function of TDAF's recursive flows (Pang et al.,
+"TDAF", AAAI 2021, eq. 2; the operator is chosen in docs/tdaf.md, "DSF").
 """
 import math
 from typing import Tuple
@@ -30,19 +17,14 @@ class DownsampleFunction(nn.Module):
     """Parameter-free stride-``s`` downsampling of a 2D or 3D feature map.
 
     Args:
-        dims (int): 2 for ``(N, C, H, W)`` inputs, 3 for ``(N, C, T, H, W)``
-            inputs (T, H and W are all downsampled). Defaults to 2.
+        dims (int): 2 (N, C, H, W) or 3 (N, C, T, H, W). Defaults to 2.
         mode (str): ``'avg_pool'`` or ``'linear'``. Defaults to
             ``'avg_pool'``.
         stride (int): The downsampling factor. Defaults to 2.
 
     Example:
-        >>> import torch
-        >>> dsf = DownsampleFunction(dims=2)
-        >>> dsf(torch.rand(1, 3, 64, 63)).shape
-        torch.Size([1, 3, 32, 32])
-        >>> dsf3d = DownsampleFunction(dims=3, mode='linear')
-        >>> dsf3d(torch.rand(1, 3, 16, 64, 64)).shape
+        >>> dsf = DownsampleFunction(dims=3, mode='linear')
+        >>> dsf(torch.rand(1, 3, 16, 64, 63)).shape
         torch.Size([1, 3, 8, 32, 32])
     """
 
@@ -63,7 +45,7 @@ class DownsampleFunction(nn.Module):
         self.stride = stride
 
     def output_size(self, size: Tuple[int, ...]) -> Tuple[int, ...]:
-        """The spatial (and temporal) size this module outputs for ``size``."""
+        """The output size for input size ``size``: ``ceil(size / stride)``."""
         return tuple(math.ceil(s / self.stride) for s in size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,20 +1,4 @@
-"""TNet feature weighting: a learned weighted mean of the attended features.
-
-Papadopoulos, Korus and Memon, "Hard-Attention for Scalable Image
-Classification" (NeurIPS 2021), section 5.3 (CUB, NABirds): instead of the
-plain mean of the N positional-encoded features, an SE-gated scorer weighs
-them (``shared/spec/methods.md`` section 4.1, "Feature weighting module";
-``feature_weighting_module_cls`` of the official CUB/NABirds code):
-
-    g = sigmoid(W2 swish(W1 mean_N F)),     W1: dim -> dim/4, W2: dim/4 -> dim
-    w = softmax_N(W3 (F * g)),              W3: dim -> 1
-    out = sum_N w_n F_n
-
-EfficientNet's dense initialiser (``VarianceScaling(1/3, 'fan_out',
-'uniform')``), zero biases. dim 1280, hidden 320: 822,081 parameters. The
-returned weights are detached (diagnostics only, as the official
-``tf.stop_gradient``); the pooled feature carries the gradient.
-"""
+"""TNet's feature weighting (Papadopoulos et al., NeurIPS 2021, sec. 5.3)."""
 from typing import Tuple
 
 import torch
@@ -30,18 +14,13 @@ class FeatureWeighting(nn.Module):
     """SE-gated softmax pooling over the feature axis N.
 
     Args:
-        dim (int): Feature width. Defaults to 1280 (EN-B0).
-        hidden (int): Squeeze width (the official ``int(dim * 0.25)``).
-            Defaults to 320.
+        dim, hidden (int): Feature and squeeze widths; 1280 and 320.
 
     Example:
-        >>> import torch
         >>> fw = FeatureWeighting(1280, 320)
         >>> pooled, w = fw(torch.rand(2, 6, 1280))
-        >>> pooled.shape, w.shape
-        (torch.Size([2, 1280]), torch.Size([2, 6]))
-        >>> sum(p.numel() for p in fw.parameters())
-        822081
+        >>> pooled.shape, w.shape, sum(p.numel() for p in fw.parameters())
+        (torch.Size([2, 1280]), torch.Size([2, 6]), 822081)
     """
 
     def __init__(self, dim: int = 1280, hidden: int = 320) -> None:
@@ -61,8 +40,7 @@ class FeatureWeighting(nn.Module):
 
     def forward(self, feats: torch.Tensor
                 ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Args: ``feats [B, N, dim]``. Returns ``(pooled [B, dim], weights
-        [B, N])``; the weights sum to 1 over N and are detached."""
+        """``feats [B, N, dim]`` -> ``(pooled [B, dim], weights [B, N])``."""
         if feats.dim() != 3 or feats.shape[-1] != self.dim:
             raise ValueError(f'feats must have shape [B, N, {self.dim}], got '
                              f'{tuple(feats.shape)}')

@@ -1,18 +1,5 @@
-"""Keras ``VarianceScaling`` weight initialisers for PyTorch tensors.
-
-The TNet code of Papadopoulos, Korus and Memon, "Hard-Attention for Scalable
-Image Classification" (NeurIPS 2021) is Keras/TensorFlow 2; its modules are
-initialised with ``glorot_normal`` (ImageNet: BagNet-77, location and
-positional modules) or with EfficientNet's ``CONV_KERNEL_INITIALIZER``
-(``VarianceScaling(2, 'fan_out', 'truncated_normal')``) and
-``DENSE_KERNEL_INITIALIZER`` (``VarianceScaling(1/3, 'fan_out',
-'uniform')``) (fMoW/CUB/NABirds), biases zero (``shared/spec/methods.md``
-section 4.1). Keras's truncated normal is cut at two standard deviations and
-rescaled by 1/0.87962566 so that the truncated variance is ``scale / fan``.
-
-Fans follow Keras (and PyTorch): a conv weight ``[out, in, kh, kw]`` has
-``fan_in = in*kh*kw`` and ``fan_out = out*kh*kw``; a linear weight
-``[out, in]`` has ``fan_in = in`` and ``fan_out = out``.
+"""Keras ``VarianceScaling`` initialisers, as TNet's official Keras code uses
+them (Papadopoulos et al., NeurIPS 2021; docs/tnet.md).
 """
 import math
 
@@ -37,13 +24,8 @@ def variance_scaling_(tensor: torch.Tensor, scale: float = 1.0,
     Args:
         tensor (Tensor): A weight with at least two dimensions.
         scale (float): Positive scaling factor. Defaults to 1.0.
-        mode (str): ``'fan_in'``, ``'fan_out'`` or ``'fan_avg'``.
-            Defaults to ``'fan_in'``.
-        distribution (str): ``'truncated_normal'``, ``'normal'`` or
-            ``'uniform'``. Defaults to ``'truncated_normal'``.
-
-    Returns:
-        Tensor: ``tensor``.
+        mode (str): One of :data:`KERAS_MODES`. Defaults to ``'fan_in'``.
+        distribution (str): One of :data:`KERAS_DISTRIBUTIONS`.
 
     Example:
         >>> w = variance_scaling_(torch.empty(256, 128), 2.0, 'fan_out')
@@ -70,9 +52,7 @@ def variance_scaling_(tensor: torch.Tensor, scale: float = 1.0,
 
 
 def _truncated_normal_(tensor: torch.Tensor, std: float) -> torch.Tensor:
-    """Normal(0, std) cut to [-2 std, 2 std] by redrawing the values outside
-    (as TensorFlow does); much faster on CPU than ``nn.init.trunc_normal_``'s
-    inverse-CDF for 20M-parameter models."""
+    """Normal(0, std) cut to [-2 std, 2 std], redrawing what falls outside."""
     tensor.normal_(0.0, std)
     if tensor.device.type == 'meta':
         return tensor
@@ -89,6 +69,5 @@ def _truncated_normal_(tensor: torch.Tensor, std: float) -> torch.Tensor:
 
 
 def glorot_normal_(tensor: torch.Tensor) -> torch.Tensor:
-    """Keras ``glorot_normal``: truncated normal, variance ``2/(fan_in +
-    fan_out)``."""
+    """Keras ``glorot_normal``: truncated normal, variance 2 / (in + out)."""
     return variance_scaling_(tensor, 1.0, 'fan_avg', 'truncated_normal')
