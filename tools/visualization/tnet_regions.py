@@ -9,7 +9,8 @@ the config has none), TNet traverses it with its test settings (or
 image and drawn on it: level 1 (the paper's level 2) red, level 2 green,
 level 3 blue, ...; on images of 128 px or more each box is labelled with its
 level and location probability and the image with the predicted class.
-Writes one PNG of the image's size.
+Writes one PNG of the image's size; the drawing is
+:func:`td_plugins.visualization.draw_regions`.
 
 Usage: python tools/visualization/tnet_regions.py CONFIG IMG
        [--checkpoint CKPT] [--out regions.png] [--num-levels L]
@@ -22,40 +23,12 @@ from typing import Any, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-# BGR colours of levels 1, 2, 3, ... (cycled).
-LEVEL_COLOURS = ((0, 0, 255), (0, 200, 0), (255, 80, 0), (0, 215, 255),
-                 (255, 0, 255))
+# importing td_plugins also makes checkpoints load weights-only
+from td_plugins.visualization.tnet import (LEVEL_COLOURS, draw_regions,
+                                           level_colour)
 
-
-def level_colour(level: int) -> Tuple[int, int, int]:
-    """The BGR colour of attended level ``level`` (1-based)."""
-    return LEVEL_COLOURS[(level - 1) % len(LEVEL_COLOURS)]
-
-
-def draw_regions(image: np.ndarray, boxes: np.ndarray, levels: Sequence[int],
-                 probs: Optional[Sequence[float]] = None,
-                 title: Optional[str] = None) -> np.ndarray:
-    """Draw ``(x1, y1, x2, y2)`` boxes (end exclusive, image pixels) on a
-    copy of the BGR ``image``, coarse levels first so that finer boxes stay
-    on top; labels only on images of 128 px or more."""
-    out = image.copy()
-    h, w = out.shape[:2]
-    thick = max(1, round(min(h, w) / 200))
-    labels = min(h, w) >= 128
-    order = np.argsort(np.asarray(levels), kind='stable')
-    for i in order:
-        x1, y1, x2, y2 = (int(round(float(v))) for v in boxes[i])
-        colour = level_colour(int(levels[i]))
-        cv2.rectangle(out, (x1, y1), (max(x1, x2 - 1), max(y1, y2 - 1)),
-                      colour, thick)
-        if labels and probs is not None:
-            cv2.putText(out, f'L{int(levels[i])} {float(probs[i]):.2f}',
-                        (x1 + 2, y1 + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                        colour, 1)
-    if labels and title:
-        cv2.putText(out, title, (4, h - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
-                    (255, 255, 255), 1)
-    return out
+__all__ = ['LEVEL_COLOURS', 'build_model', 'draw_regions', 'level_colour',
+           'tnet_regions']
 
 
 def build_model(config: str, checkpoint: Optional[str] = None,
@@ -64,7 +37,6 @@ def build_model(config: str, checkpoint: Optional[str] = None,
     from ``checkpoint`` when given, in eval mode; and the config."""
     from mmengine.runner import load_checkpoint
 
-    # importing td_plugins also makes checkpoints load weights-only
     from td_plugins.models.classifiers.tnet import TNet
     from td_plugins.utils import build_from_config, load_config
     cfg = load_config(config)
