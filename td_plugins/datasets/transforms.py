@@ -1,11 +1,5 @@
-"""Ten-crop testing (Krizhevsky et al. 2012; He et al. 2016), the protocol
-of the TDAF paper's ImageNet table, for mmpretrain 1.2, which has none.
-
-:class:`FivePointCrop` cuts one of the five fixed crops (the centre and the
-four corners); a config combines the five with a horizontal flip in mmcv's
-``TestTimeAug`` into the ten views that ``mmpretrain.AverageClsScoreTTA``
-averages (``tools/test.py --tta``; see
-configs/tdaf/tdaf-r50-anar3-3f_8xb32_in1k_paper-aug-10crop.py).
+"""Ten-crop testing (Krizhevsky et al. 2012; He et al. 2016), as the TDAF
+paper's ImageNet table, which mmpretrain 1.2 lacks (docs/tdaf.md).
 """
 from typing import Dict, Sequence, Tuple, Union
 
@@ -31,10 +25,6 @@ def _pair(size: Union[int, Sequence[int]]) -> Tuple[int, int]:
 class FivePointCrop(BaseTransform):
     """Crop ``crop_size`` at one of the five ten-crop positions.
 
-    The centre crop starts at ``((H - h) // 2, (W - w) // 2)``, as mmcv's
-    ``CenterCrop`` and torchvision's ``FiveCrop`` place it; the corner crops
-    touch two image borders.
-
     Required keys: ``img``. Modified keys: ``img``, ``img_shape``.
 
     Args:
@@ -51,8 +41,7 @@ class FivePointCrop(BaseTransform):
         self.position = position
 
     def offset(self, height: int, width: int) -> Tuple[int, int]:
-        """Top-left corner ``(y, x)`` of the crop in a ``height x width``
-        image."""
+        """Top-left ``(y, x)`` of the crop in a ``height x width`` image."""
         h, w = self.crop_size
         if h > height or w > width:
             raise ValueError(f'crop {h}x{w} does not fit in the image '

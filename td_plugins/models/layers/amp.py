@@ -1,8 +1,5 @@
-"""Float32 regions inside an autocast forward.
-
-Where the reference code computes in float32 under mixed precision
-(TDAM's eq. 7 sum, TNet's location softmax) the layers run that part with
-autocast switched off and their operands cast up to :func:`at_least_float32`.
+"""Float32 regions inside an autocast forward (TDAM's eq. 7 sum, TNet's
+location softmax; docs/training.md, "Mixed precision").
 """
 import contextlib
 
@@ -17,12 +14,9 @@ def at_least_float32(dtype: torch.dtype) -> torch.dtype:
 
 
 def autocast_off(tensor: torch.Tensor) -> contextlib.AbstractContextManager:
-    """A context with autocast disabled on ``tensor``'s device type; a null
-    context on devices without autocast (``'meta'``, used by shape-only MAC
-    counts).
+    """A context with autocast off on ``tensor``'s device (null where none).
 
     Example:
-        >>> import torch
         >>> x = torch.ones(2, 2)
         >>> with torch.autocast('cpu', dtype=torch.bfloat16):
         ...     with autocast_off(x):

@@ -1,13 +1,6 @@
-"""CBAM: channel attention from pooled descriptors, then spatial attention.
-
-Woo, Park, Lee and Kweon, "CBAM: Convolutional Block Attention Module" (ECCV
-2018), eqs. 1-3: ``M_c = sigmoid(MLP(avgpool(x)) + MLP(maxpool(x)))`` with a
-shared biased MLP (reduction 16), then ``M_s = sigmoid(BN(conv7x7([mean_c(x);
-max_c(x)])))``. Zhu et al., "An Attention Module for Convolutional Neural
-Networks" (ICANN 2021), section 4, use two reduced forms with AW-convolution:
-*CBAM (MaxPool)*, the channel attention with average and max pooling and no
-spatial attention, and *CBAM (Spatial)*, average pooling only plus the
-spatial attention (``shared/spec/methods.md`` section 3.3).
+"""CBAM (Woo et al., ECCV 2018, eqs. 1-3) and the two reduced forms that Zhu
+et al. (ICANN 2021, section 4) use with AW-convolution (docs/aw.md, "SE and
+CBAM").
 """
 from typing import Sequence
 
@@ -22,16 +15,12 @@ class CBAM(nn.Module):
 
     Args:
         channels (int): Channels C of the input.
-        reduction (int): Hidden width ``channels // reduction`` of the shared
-            MLP. Defaults to 16.
-        pools (Sequence[str]): Channel descriptors, any of ``'avg'``,
-            ``'max'``. Defaults to ('avg', 'max').
-        spatial (bool): Apply the spatial attention after the channel
-            attention. Defaults to True.
+        reduction (int): Hidden width ``channels // reduction``.
+        pools (Sequence[str]): Channel descriptors, ``'avg'`` and/or ``'max'``.
+        spatial (bool): Spatial attention after the channel attention.
         spatial_kernel (int): Kernel of the spatial conv. Defaults to 7.
 
     Example:
-        >>> import torch
         >>> cbam = CBAM(64, pools=('avg', ), spatial=True)
         >>> cbam(torch.rand(2, 64, 5, 7)).shape
         torch.Size([2, 64, 5, 7])

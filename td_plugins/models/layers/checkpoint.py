@@ -1,14 +1,5 @@
-"""Activation checkpointing that leaves running statistics as one pass would.
-
-``torch.utils.checkpoint`` runs a segment's forward a second time during
-backward. A BatchNorm in training mode inside the segment then updates its
-running mean, variance and ``num_batches_tracked`` twice per step, so a
-``with_cp=True`` run trains different statistics from ``with_cp=False``
-(Chen et al., "Training Deep Nets with Sublinear Memory Cost", 2016, assume
-a pure function). :func:`checkpoint_keep_stats` snapshots the buffers of the
-segment's owner module before the recompute and puts them back after it, so
-outputs, gradients and statistics equal the plain run exactly (the batch
-statistics a BN normalises with do not depend on its running buffers).
+"""Activation checkpointing that leaves running statistics as one pass would
+(docs/training.md, "Activation checkpointing").
 """
 import contextlib
 from typing import Any, Callable, Iterator, Tuple
@@ -33,17 +24,13 @@ def _restore_buffers(owner: nn.Module) -> Iterator[None]:
 
 def checkpoint_keep_stats(fn: Callable[..., Any], *args: Any,
                           owner: nn.Module, **kwargs: Any) -> Any:
-    """``fn(*args, **kwargs)`` under non-reentrant checkpointing; the
-    recompute in backward restores every buffer of ``owner`` afterwards.
+    """``fn(*args, **kwargs)`` checkpointed; ``owner``'s buffers updated once.
 
     Args:
-        fn (callable): The segment, e.g. a block's ``_forward``.
-        *args: Its inputs (tensors are saved, not their activations).
+        fn (callable): The segment; ``*args`` and ``**kwargs`` are its inputs.
         owner (nn.Module): The module whose buffers ``fn`` may update.
-        **kwargs: More arguments of ``fn`` (captured, e.g. a flow index).
 
     Example:
-        >>> import torch, torch.nn as nn
         >>> bn = nn.BatchNorm1d(3)
         >>> x = torch.randn(4, 3, requires_grad=True)
         >>> checkpoint_keep_stats(bn, x, owner=bn).sum().backward()

@@ -1,10 +1,5 @@
-"""Squeeze-and-excitation channel attention.
-
-Hu, Shen and Sun, "Squeeze-and-Excitation Networks" (CVPR 2018), eqs. 2-4:
-``s = sigmoid(W2 relu(W1 gap(x)))``, ``x * s``. Used by the AW-SE-ResNet of
-Zhu et al., "An Attention Module for Convolutional Neural Networks" (ICANN
-2021), section 4 (after the last BN of each bottleneck, before the residual
-addition), with the SE paper's reduction 16 and biased FC layers.
+"""Squeeze-and-excitation (Hu et al., CVPR 2018, eqs. 2-4), as the AW-SE-ResNet
+of Zhu et al. (ICANN 2021, section 4) uses it; see docs/aw.md.
 """
 import torch
 import torch.nn as nn
@@ -18,10 +13,8 @@ class SqueezeExcitation(nn.Module):
     Args:
         channels (int): Channels C of the input.
         reduction (int): r; the hidden width is ``channels // r``.
-            Defaults to 16.
 
     Example:
-        >>> import torch
         >>> se = SqueezeExcitation(64)
         >>> se(torch.rand(2, 64, 5, 7)).shape
         torch.Size([2, 64, 5, 7])
