@@ -1,8 +1,8 @@
 """One ``tools/train.py`` / ``tools/test.py`` for the four OpenMMLab codebases.
 
-The four upstream scripts differ only in a few codebase-specific touches
-(``shared/spec/openmmlab.md`` section 2). The config's ``default_scope``
-names the codebase, and the touches are applied from that:
+The four upstream ``tools/train.py`` scripts differ only in a few
+codebase-specific touches. The config's ``default_scope`` names the
+codebase, and the touches are applied from that:
 
 * ``mmdet``: the torch.compile cache limit mmdet sets before training;
 * ``mmpretrain``: dataloaders get ``collate_fn=dict(type='default_collate')``
