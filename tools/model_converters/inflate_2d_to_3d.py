@@ -19,7 +19,7 @@ inflated by the backbones' own code: ``init_weights`` of a ``ResNet3d``
 built with ``pretrained=<2D file>, pretrained2d=True`` (mmaction2's
 ``inflate_weights``, which :class:`TDAMResNet3d` extends with the TD
 modules and per-step norms, copying step-0 norms where the source has
-none; spec section 1, ``tdam_resnet3d.py``'s docstring). What no backbone
+none; docs/tdam.md and ``tdam_resnet3d.py``). What no backbone
 inflates is done here: TDAF's ANARs (``r2dns.*``, Pang et al., AAAI 2021,
 section 3.2), whose 3D form has cubic kernels, through the same
 ``_inflate_conv_params`` / ``_inflate_bn_params`` helpers. A transposed

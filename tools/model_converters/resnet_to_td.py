@@ -13,7 +13,7 @@ The three backbones keep torchvision's ResNet parameter names
   section 2): ``r2dns.*`` (the ANARs); every BN is a multi-flow BN, which
   takes a plain BN's statistics into each flow. With ``zero_init_anar``
   (default) the converted network computes what the source ResNet computes;
-* ``aw`` -> ``td_plugins.AWResNet`` (Zhu et al., ICANN 2021; spec section 3):
+* ``aw`` -> ``td_plugins.AWResNet`` (Zhu et al., ICANN 2021; docs/aw.md):
   the AW attention branch ``layerK.i.conv2.attn_*`` (and ``se.*`` /
   ``cbam.*`` with ``attention=...``); the shared kernel stays
   ``conv2.weight``.

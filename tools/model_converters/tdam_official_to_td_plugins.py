@@ -1,8 +1,8 @@
 """Convert an official TDAM ResNet checkpoint to td_plugins' layout.
 
 The official TDAM repository (Jaiswal, Fernando and Tan, ECCV 2022) releases
-timm-based ``TD_ResNet`` checkpoints (``shared/spec/methods.md`` sections 1.1,
-1.2). Their keys are torchvision/timm ResNet keys plus, in every TD block,
+timm-based ``TD_ResNet`` checkpoints (docs/tdam.md, "Official checkpoints").
+Their keys are torchvision/timm ResNet keys plus, in every TD block,
 
 * ``RA_block.Ug_top_mlp.0.weight``, ``RA_block.Ug_bottom_mlp.0.weight`` and
   ``RA_block.Ug_mlp.0.weight`` (TDjoint), or ``RA_block.Ug_mlp.0.weight``

@@ -3,7 +3,7 @@
 Jaiswal, Fernando and Tan, "TDAM: Top-Down Attention Module for Contextually
 Guided Feature Selection in CNNs" (ECCV 2022), sections 3-4; block layout,
 defaults and parameter counts follow the official code
-(``shared/spec/methods.md`` sections 1.3, 1.4, 1.8): TD blocks in every block
+(docs/tdam.md, "Paper vs official code"): TD blocks in every block
 of layer3 and layer4, except ResNet-101 (layer3 blocks {0, 1, 2, 8, 13, 18,
 22}, what the official script's list amounts to) and ResNet-152 (its list).
 
@@ -32,7 +32,7 @@ __all__ = ['TDAMResNet', 'default_td_blocks']
 # Names of the per-step norms in ``named_modules``: ``layerK.i.bnN_t``.
 _STEP_NORM = re.compile(r'^layer\d\.\d+\.bn\d_\d+$')
 
-# Official layer3 lists (spec 1.4); indices past the stage are dropped, as
+# Official layer3 lists (docs/tdam.md); indices past the stage are dropped, as
 # the official code silently does.
 _LAYER3_BLOCKS = {
     101: (0, 1, 2, 8, 13, 18, 22, 23, 24, 25),

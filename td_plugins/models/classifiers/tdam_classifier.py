@@ -2,7 +2,7 @@
 predicts TDAM's per-step outputs for the paper's evaluation protocol.
 
 Jaiswal, Fernando and Tan, "TDAM" (ECCV 2022), section 4; official
-``validate_over_iou`` (``shared/spec/methods.md`` section 1.6). Training and
+``validate_over_iou`` (docs/tdam.md, "Evaluation"). Training and
 the standard prediction are ``ImageClassifier``'s own (cross-entropy on the
 final step, as the official timm training). At prediction time, when the
 backbone has ``forward_steps`` (``td_plugins.TDAMResNet``), every data

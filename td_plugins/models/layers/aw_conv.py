@@ -4,7 +4,7 @@ Zhu, Hofstee, Lee and Al-Ars, "An Attention Module for Convolutional Neural
 Networks" (ICANN 2021), section 3: attention maps ``A`` shaped like the
 weights ``K`` (eq. 4), attentional weights ``AK = K + A * K`` (eq. 6) and the
 output ``O = Conv(I, AK)`` per sample (eq. 5). The attention branch (eqs. 7-8,
-Fig. 1b) as ``shared/spec/methods.md`` section 3.2 reads it, with the paper's
+Fig. 1b) as docs/aw.md reads it, with the paper's
 setting r_C1 = C1, r_C2 = r_hw = 1, r = 16:
 
 * ``A0 = AdaptiveAvgPool(I)`` to the kernel's spatial size (h, w);
