@@ -1,12 +1,17 @@
 """Data transforms of td_plugins (registered in
 td_plugins.registry.TRANSFORMS)."""
+from ..utils.codebases import available
 from .tnet_transforms import (TF_RESIZE_METHODS, DistortedBBoxCrop,
                               RandomInterpolationResize,
                               RandomTranslateRotate)
-from .tdam_transforms import RandomInterpolationResizedCrop
 from .transforms import FIVE_CROP_POSITIONS, FivePointCrop
 
 __all__ = ['FIVE_CROP_POSITIONS', 'FivePointCrop', 'DistortedBBoxCrop',
-           'RandomInterpolationResize', 'RandomInterpolationResizedCrop',
+           'RandomInterpolationResize',
            'RandomTranslateRotate',
            'TF_RESIZE_METHODS']
+
+# A subclass of mmpretrain's RandomResizedCrop: only with mmpretrain.
+if available('mmpretrain'):
+    from .tdam_transforms import RandomInterpolationResizedCrop
+    __all__ += ['RandomInterpolationResizedCrop']

@@ -38,29 +38,12 @@ Map = Tuple[str, torch.Tensor]  # (title, (h, w) or video (T, h, w) map)
 def _tdam_step_features(backbone: nn.Module, x: torch.Tensor
                         ) -> Tuple[list, List[torch.Tensor]]:
     """``forward_steps`` outputs and, per step, the spatial feature map of
-    the last stage (for ConvNeXt with ``gap_before_final_norm`` the output
-    is pooled, so the map is taken where it is pooled)."""
-    captured: List[torch.Tensor] = []
-    wrap = hasattr(backbone, '_stage_output')
-    if wrap:
-        original = backbone._stage_output
-        last = max(backbone.out_indices)
-
-        def capture(i: int, y: torch.Tensor) -> torch.Tensor:
-            if i == last:
-                captured.append(y)
-            return original(i, y)
-        backbone._stage_output = capture
-    try:
-        steps = backbone.forward_steps(x)
-    finally:
-        if wrap:
-            del backbone._stage_output
-    steps = [s if isinstance(s, (tuple, list)) else (s, ) for s in steps]
-    feats = [s[-1] for s in steps]
-    if any(f.dim() < 4 for f in feats):
-        feats = captured
-    return steps, feats
+    the last stage: the output itself, or where a pooled output (ConvNeXt's
+    ``gap_before_final_norm``) is pooled (the backbone's
+    ``forward_steps_with_maps``)."""
+    steps, maps = backbone.forward_steps_with_maps(x)
+    return steps, [s[-1] if s[-1].dim() >= 4 else m
+                   for s, m in zip(steps, maps)]
 
 
 def _class_scores(model: nn.Module, step: tuple) -> Optional[torch.Tensor]:

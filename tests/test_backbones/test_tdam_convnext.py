@@ -2,15 +2,14 @@
 both pointwise-conv layouts, T = 1 equals the plain model, refusals."""
 import subprocess
 import sys
+import textwrap
 
 import pytest
 import torch
 import torch.nn as nn
 
-# The package __init__ does not import this module yet: import it to
-# register td_plugins.TDAMConvNeXt.
 from td_plugins.models.backbones.tdam_convnext import (  # noqa: E402
-    TDAMConvNeXt, tdam_convnext_class, td_convnext_block_class)
+    TDAMConvNeXt, TDConvNeXtBlock)
 
 SMALL = dict(depths=[1, 1, 2, 1], channels=[16, 32, 64, 128])
 
@@ -46,7 +45,7 @@ def test_convnext_tiny_parameter_counts(kwargs, expected):
 
 def test_td_sits_in_every_block_of_stages_3_and_4():
     model = TDAMConvNeXt(arch='tiny')
-    block = td_convnext_block_class()
+    block = TDConvNeXtBlock
     for i, stage in enumerate(model.stages):
         assert all(isinstance(b, block) == (i in (2, 3)) for b in stage)
     names = model.td_parameter_names()
@@ -192,7 +191,7 @@ def test_forward_steps_and_block_steps():
     block = model.stages[3][0]
     with pytest.raises(ValueError, match=r'steps must be an integer in '
                        r'\[1, 3\], got 4'):
-        block.forward_steps(torch.rand(1, 128, 2, 2), 4)
+        block.forward_to_step(torch.rand(1, 128, 2, 2), 4)
 
 
 def test_with_cp_frozen_stages_and_layer_depth():
@@ -212,15 +211,33 @@ def test_builds_from_mmpretrain_registry_and_is_a_convnext():
     from mmpretrain.registry import MODELS
     model = MODELS.build(dict(type='td_plugins.TDAMConvNeXt', arch=SMALL,
                               feedback_distance=2, num_steps=3))
-    assert isinstance(model, tdam_convnext_class())
+    assert isinstance(model, TDAMConvNeXt)
     assert isinstance(model, ConvNeXt)
     assert model.stages[3][0].num_steps == 3
 
 
-def test_importing_the_package_does_not_import_mmpretrain():
-    code = ('import sys, td_plugins, td_plugins.models.backbones.'
-            'tdam_convnext; assert "mmpretrain" not in sys.modules')
-    subprocess.run([sys.executable, '-c', code], check=True)
+def test_importing_the_package_does_not_need_mmpretrain():
+    # The module subclasses mmpretrain at its top; without mmpretrain the
+    # package imports and the name builds into an error naming it.
+    code = textwrap.dedent("""
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split('.')[0] == 'mmpretrain':
+                    raise ImportError(name)
+        sys.meta_path.insert(0, Block())
+        import td_plugins
+        from td_plugins.registry import MODELS
+        assert 'mmpretrain' not in sys.modules
+        try:
+            MODELS.build(dict(type='TDAMConvNeXt'))
+        except ImportError as e:
+            assert 'pip install mmpretrain' in str(e), e
+            print('refused')
+        """)
+    out = subprocess.run([sys.executable, '-c', code], check=True,
+                         capture_output=True, text=True).stdout
+    assert out.strip() == 'refused'
 
 
 @pytest.mark.parametrize('kwargs,match', [

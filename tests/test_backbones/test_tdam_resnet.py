@@ -128,8 +128,8 @@ def test_forward_steps_gives_one_layer4_output_per_step():
         steps = model.forward_steps(x)
         final = model(x)[-1]
     assert len(steps) == 3
-    torch.testing.assert_close(steps[-1], final)
-    assert not torch.allclose(steps[0], final)
+    torch.testing.assert_close(steps[-1][-1], final)
+    assert not torch.allclose(steps[0][-1], final)
 
 
 def test_frozen_stages_and_norm_eval():

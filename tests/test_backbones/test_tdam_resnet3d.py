@@ -9,10 +9,8 @@ import torch
 pytest.importorskip('mmaction')
 from mmaction.models.backbones.resnet3d import ResNet3d  # noqa: E402
 
-# The package __init__ does not import this module (yet); importing it here
-# also registers ``td_plugins.TDAMResNet3d``.
 from td_plugins.models.backbones.tdam_resnet3d import (  # noqa: E402
-    TDAMResNet3d, td_block3d_classes)
+    TDAMResNet3d, TDBasicBlock3d, TDBottleneck3d)
 
 TD_KEY = re.compile(r'\.td\.|\.bn\d_\d+\.')
 
@@ -92,7 +90,7 @@ def test_parameter_count_r50_joint_m1_t2_is_plain_plus_td():
 def test_resnet101_official_blocks():
     model = TDAMResNet3d(depth=101, pretrained=None)
     assert model.td_blocks == [[], [], [0, 1, 2, 8, 13, 18, 22], [0, 1, 2]]
-    _, td_bottleneck = td_block3d_classes()
+    td_bottleneck = TDBottleneck3d
     n_td = sum(isinstance(m, td_bottleneck) for m in model.modules())
     assert n_td == 10
 
@@ -269,10 +267,11 @@ def test_forward_steps_and_checkpointing():
         outs = model.forward_steps(x)
         full = model(x)
     assert len(outs) == 3
-    torch.testing.assert_close(outs[-1], full)
-    assert not torch.allclose(outs[0], outs[-1])
-    with pytest.raises(ValueError, match=r'steps must be in \[1, 3\]'):
-        model.layer4[0].forward_steps(torch.rand(1, 256, 2, 6, 6), 4)
+    torch.testing.assert_close(outs[-1][-1], full)
+    assert not torch.allclose(outs[0][-1], outs[-1][-1])
+    with pytest.raises(ValueError,
+                       match=r'steps must be an integer in \[1, 3\]'):
+        model.layer4[0].forward_to_step(torch.rand(1, 256, 2, 6, 6), 4)
 
     cp_model = TDAMResNet3d(depth=18, pretrained=None, num_steps=3,
                             zero_init_residual=False, with_cp=True)
@@ -303,7 +302,7 @@ def test_builds_from_mmaction_registry():
                               pretrained=None, feedback_distance=2,
                               num_steps=2, td_blocks=[[], [1], [], [0]]))
     assert isinstance(model, ResNet3d)
-    td_basic, _ = td_block3d_classes()
+    td_basic = TDBasicBlock3d
     assert [name for name, m in model.named_modules()
             if isinstance(m, td_basic)] == ['layer2.1', 'layer4.0']
     assert model.layer2[1].feedback_distance == 2
@@ -338,7 +337,7 @@ def test_invalid_arguments_refused_at_build(kwargs, message):
 
 
 def test_td_blocks_refuse_invalid_arguments_standalone():
-    td_basic, td_bottleneck = td_block3d_classes()
+    td_basic, td_bottleneck = TDBasicBlock3d, TDBottleneck3d
     with pytest.raises(ValueError, match='for BasicBlock3d, got 3'):
         td_basic(64, 64, feedback_distance=3)
     with pytest.raises(ValueError, match='num_steps must be an integer'):
@@ -355,7 +354,7 @@ def test_td_blocks_refuse_invalid_arguments_standalone():
 def test_m0_applies_the_attention_t_times(kind, steps):
     """As the 2D blocks and the official ``_static_recur_attention_forward_
     m0``: T attentions on the top map at m = 0 (T - 1 at m >= 1)."""
-    td_basic, td_bottleneck = td_block3d_classes()
+    td_basic, td_bottleneck = TDBasicBlock3d, TDBottleneck3d
     cls, planes = (td_basic, 64) if kind == 'basic' else (td_bottleneck, 16)
     x = torch.rand(1, 64, 2, 5, 5)
     for m, expected in ((0, steps), (1, steps - 1)):

@@ -41,7 +41,7 @@ def _count_td_calls(blk, x, steps=None):
     calls = []
     handle = blk.td.register_forward_hook(lambda *args: calls.append(1))
     with torch.no_grad():
-        blk.forward_steps(x, steps)
+        blk.forward_to_step(x, steps)
     handle.remove()
     return len(calls)
 
@@ -122,12 +122,12 @@ def test_forward_steps_stops_early():
     plain.load_state_dict(blk.state_dict(), strict=False)
     x = torch.randn(1, 64, 5, 5)
     with torch.no_grad():
-        torch.testing.assert_close(blk.forward_steps(x, 1), plain(x))
-        torch.testing.assert_close(blk.forward_steps(x, 3), blk(x))
-        assert not torch.allclose(blk.forward_steps(x, 2), blk(x))
+        torch.testing.assert_close(blk.forward_to_step(x, 1), plain(x))
+        torch.testing.assert_close(blk.forward_to_step(x, 3), blk(x))
+        assert not torch.allclose(blk.forward_to_step(x, 2), blk(x))
     with pytest.raises(ValueError,
                        match=r'steps must be an integer in \[1, 3\]'):
-        blk.forward_steps(x, 4)
+        blk.forward_to_step(x, 4)
 
 
 def test_checkpointed_block_gives_the_same_gradients():
@@ -176,8 +176,8 @@ def test_pooled_early_tops_give_the_same_outputs(m, steps):
     with torch.no_grad():
         torch.testing.assert_close(pooled(x), full(x), rtol=1e-5, atol=1e-5)
         for t in range(1, steps + 1):
-            torch.testing.assert_close(pooled.forward_steps(x, t),
-                                       full.forward_steps(x, t),
+            torch.testing.assert_close(pooled.forward_to_step(x, t),
+                                       full.forward_to_step(x, t),
                                        rtol=1e-5, atol=1e-5)
 
 

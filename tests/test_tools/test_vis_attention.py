@@ -113,7 +113,7 @@ def test_tdam_classifier_steps_are_grad_cam(tool, image, tmp_path):
     maps = vis.tdam_maps(model, x)
     assert len(maps) == 2
     with torch.no_grad():
-        steps = model.backbone.forward_steps(x)
+        steps = model.backbone.forward_step_maps(x)
     for (title, cam), feat in zip(maps, steps):
         logits = model.head.fc(feat.mean((2, 3)))
         top = logits.argmax(1)
@@ -134,7 +134,7 @@ def test_tdam_detector_falls_back_to_the_feature_norm(tool, image, tmp_path):
     x = torch.randn(1, 3, 64, 64)
     maps = vis.tdam_maps(model, x)
     with torch.no_grad():
-        steps = model.backbone.forward_steps(x)
+        steps = model.backbone.forward_step_maps(x)
     for (title, norm), feat in zip(maps, steps):
         assert 'feature norm (no classifier)' in title
         torch.testing.assert_close(norm, feat[0].norm(dim=0))

@@ -124,8 +124,7 @@ def infer_2d_args(state: Mapping[str, torch.Tensor], kind: str) -> dict:
 def build_3d(target: str, args: dict) -> nn.Module:
     """The 3D backbone class of ``target`` built with ``args``."""
     if target == 'tdam':
-        from td_plugins.models.backbones import tdam_resnet3d_class
-        cls = tdam_resnet3d_class()
+        from td_plugins.models.backbones import TDAMResNet3d as cls
     elif target == 'tdaf':
         from td_plugins.models.backbones import TDAFResNet3d as cls
     elif target == 'resnet':

@@ -13,7 +13,7 @@ per-step BNs ``layerK.i.bn3_1`` etc., so torchvision and mmpretrain ResNet
 checkpoints load and the load report lists exactly those as missing.
 """
 import re
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -24,8 +24,8 @@ from .resnet_common import (RESNET_ARCH, BlockFactory,
                             TorchvisionStagesMixin, check_stage_args,
                             check_stage_indices)
 from ..layers import TDBasicBlock, TDBottleneck
-from ..layers.td_attention import check_td_args
-from ..layers.td_blocks import FEEDBACK_DISTANCES
+from ..layers.tdam_steps import (TDAMStepsBackbone, check_tdam_args,
+                                 run_to_step, same_pairs)
 
 __all__ = ['TDAMResNet', 'default_td_blocks']
 
@@ -73,7 +73,7 @@ def _norm_layer(norm_cfg: Optional[dict]):
 
 
 @MODELS.register_module()
-class TDAMResNet(TorchvisionStagesMixin, BaseModule):
+class TDAMResNet(TDAMStepsBackbone, TorchvisionStagesMixin, BaseModule):
     """ResNet with TDAM blocks (2D), torchvision parameter layout.
 
     Args:
@@ -159,9 +159,8 @@ class TDAMResNet(TorchvisionStagesMixin, BaseModule):
             raise ValueError(f'depth must be one of {tuple(RESNET_ARCH)}, '
                              f'got {depth!r}')
         block_name, layers = RESNET_ARCH[depth]
-        check_td_args(td_mode, feedback_distance,
-                      FEEDBACK_DISTANCES[block_name], block_name, num_steps,
-                      reduction, td_order, td_widths)
+        check_tdam_args(block_name, feedback_distance, num_steps, td_mode,
+                        reduction, td_order, td_widths)
         check_stage_indices('td_stages', td_stages)
         if td_blocks is None:
             td_blocks = default_td_blocks(depth, tuple(td_stages))
@@ -227,22 +226,23 @@ class TDAMResNet(TorchvisionStagesMixin, BaseModule):
                 f'td_blocks must be four lists of block indices, one per '
                 f'stage, within {ranges}; got {td_blocks!r}')
 
-    def forward_steps(self, x: torch.Tensor) -> List[torch.Tensor]:
-        """Per-step outputs of layer4 (official ``output_pred_over_t``):
-        layer1-3 run once, then layer4 runs with its TD blocks stopped after
-        step t, for t = 1..T. Returns T tensors, the last equal to the
-        normal output of layer4."""
+    def steps_head(self, x: torch.Tensor
+                   ) -> Tuple[torch.Tensor, List[Tuple[torch.Tensor, ...]]]:
+        """Stem and layer1-3, run once before the stepped layer4 (official
+        ``output_pred_over_t``)."""
         x = self._stem(x)
-        for stage in self.stages[:3]:
-            x = stage(x)
         outs = []
-        for t in range(1, self.num_steps + 1):
-            y = x
-            for block in self.layer4:
-                y = block.forward_steps(y, t) if hasattr(
-                    block, 'forward_steps') else block(y)
-            outs.append(y)
-        return outs
+        for i, stage in enumerate(self.stages[:3]):
+            x = stage(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return x, same_pairs(outs)
+
+    def steps_tail(self, x: torch.Tensor,
+                   t: int) -> List[Tuple[torch.Tensor, ...]]:
+        """layer4 with its TD blocks stopped after step t."""
+        y = run_to_step(self.layer4, x, t)
+        return same_pairs([y] if 3 in self.out_indices else [])
 
     def td_parameter_names(self) -> Dict[str, List[str]]:
         """Names of the parameters TDAM adds, per kind (for load reports)."""

@@ -17,7 +17,8 @@ from .positional_encoding import sincos_position_encoding
 from .r2dns import R2DNS, check_r2dns_args
 from .squeeze_excitation import SqueezeExcitation
 from .td_attention import TopDownAttention
-from .td_blocks import TDBasicBlock, TDBottleneck, check_td_block_args
+from .td_blocks import TDBasicBlock, TDBottleneck
+from .tdam_steps import TDAMSteps, TDAMStepsBackbone, check_tdam_args
 from .tnet_location import TNetLocationModule
 from .tnet_positional import TNetPositionalModule
 
@@ -26,7 +27,8 @@ __all__ = ['ANAR', 'AWConv2d', 'CBAM', 'DownsampleFunction',
            'HalfScaleResidualGate', 'MultiFlowBatchNorm',
            'MultiFlowBatchNorm2d', 'MultiFlowBatchNorm3d', 'R2DNS',
            'SqueezeExcitation', 'TDBasicBlock', 'TDBottleneck',
-           'TopDownAttention', 'check_r2dns_args', 'check_td_block_args',
+           'TDAMSteps', 'TDAMStepsBackbone', 'TopDownAttention',
+           'check_r2dns_args', 'check_tdam_args',
            'SyncMultiFlowBatchNorm', 'run_flow', 'FeatureWeighting',
            'TNetLocationModule',
            'TNetPositionalModule', 'glorot_normal_',

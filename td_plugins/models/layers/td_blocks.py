@@ -1,73 +1,24 @@
-"""ResNet blocks with TDAM's recurrent top-down attention inside.
+"""torchvision's ResNet blocks with TDAM's recurrent top-down attention.
 
-Jaiswal, Fernando and Tan, "TDAM" (ECCV 2022), section 3.2 and Fig. 2, as the
-official code implements it (``shared/spec/methods.md`` section 1.3): a block
-runs its "top" sub-path ``T`` times (``num_steps``) and applies
-:class:`TopDownAttention` ``T - 1`` times in between (m >= 1), or ``T``
-times in a row on the top map (m = 0; official ``_static_recur_attention_
-forward_m0`` loops ``for t in range(self.time_steps)``). The *bottom* map sits
-``m`` (``feedback_distance``) convolutions below the top map, which is the
-last BN's output before the residual addition; each step attends the current
-bottom with the current top and re-runs the ``m`` convolutions from the
-attended bottom, with conv weights shared across steps and a separate BN per
-re-run conv and step (``bn3_1``, ``bn2_1``, ... as in the official code).
-The shortcut is computed once, and the block returns
-``relu(top_{T-1} + shortcut(x))``.
-
-Bottleneck: m = 0 (bottom = top = ``bn3`` output, the module applied to it
-T times, no conv re-run), 1 (bottom = ``conv2`` output after ReLU), 2
-(``conv1`` output after ReLU), 3 (the block input). BasicBlock: m = 0
-(bottom = top = ``bn2`` output, T times), 1 (``conv1`` output after ReLU),
-2 (the block input), as the official ``BasicBlock``.
-
-These subclass torchvision's blocks, so parameter names stay torchvision's
-(``conv1``, ``bn1``, ..., ``downsample.0``) and TDAM adds only ``td.*`` and
-the per-step BNs (none at m = 0). With ``T = 1`` and m >= 1 neither is built
-(``td`` is None): the block is the plain one, and DDP finds no parameter
-without a gradient. With m = 0 the module is built for every T >= 1 (it is
-applied T times; T = 1 is one attention).
-
-``with_cp`` checkpoints the whole block with
-:func:`~td_plugins.models.layers.checkpoint.checkpoint_keep_stats`, so the
-recompute in backward leaves the BN running statistics (per-step BNs
-included) as one forward pass would: ``with_cp=True`` trains exactly what
-``with_cp=False`` trains.
+Jaiswal, Fernando and Tan, "TDAM" (ECCV 2022), section 3 (eqs. 1-3) and
+Fig. 2: the block's top path runs T times, the searchlight attends the
+bottom map m convolutions below the top; the loop is
+:class:`~td_plugins.models.layers.tdam_steps.TDAMSteps`. Parameter names
+stay torchvision's; TDAM adds ``td.*`` and the per-step BNs ``bn3_1``, ...
+(docs/tdam.md, "Blocks").
 """
-from typing import Callable, List, Optional
+from typing import Callable, Optional, Tuple
 
 import torch
 import torch.nn as nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from .checkpoint import checkpoint_keep_stats
-from .td_attention import TopDownAttention, _gap
+from .td_attention import _gap
+from .tdam_steps import TDAMSteps, check_tdam_args
 
-__all__ = ['TDBasicBlock', 'TDBottleneck', 'TDStepsMixin',
-           'KeepStatsCheckpointMixin', 'keep_stats_checkpoint_class',
-           'FEEDBACK_DISTANCES', 'attends', 'check_td_block_args']
-
-# Valid m per block type.
-FEEDBACK_DISTANCES = {'BasicBlock': (0, 1, 2), 'Bottleneck': (0, 1, 2, 3)}
-
-
-def attends(feedback_distance: int, num_steps: int) -> bool:
-    """Whether a TD block with this m and T applies its attention at all
-    (and so builds it): m = 0 applies it T >= 1 times, m >= 1 T - 1 times
-    (official ``_static_recur_attention_forward_m*``)."""
-    return feedback_distance == 0 or num_steps > 1
-
-
-def check_td_block_args(block: str, feedback_distance: int,
-                        num_steps: int) -> None:
-    """Refuse an m the block type does not have and T < 1."""
-    valid = FEEDBACK_DISTANCES[block]
-    if isinstance(feedback_distance, bool) or feedback_distance not in valid:
-        raise ValueError(f'feedback_distance must be one of {valid} for '
-                         f'{block}, got {feedback_distance!r}')
-    if isinstance(num_steps, bool) or not isinstance(num_steps, int) \
-            or num_steps < 1:
-        raise ValueError(
-            f'num_steps must be an integer >= 1, got {num_steps!r}')
+__all__ = ['TDBasicBlock', 'TDBottleneck', 'KeepStatsCheckpointMixin',
+           'keep_stats_checkpoint_class']
 
 
 class KeepStatsCheckpointMixin:
@@ -109,37 +60,8 @@ def keep_stats_checkpoint_class(base: type) -> type:
     return _KEEP_STATS_CLASSES[base]
 
 
-class TDStepsMixin:
-    """``forward``, ``forward_steps`` and ``extra_repr`` of any block with
-    TD steps (ResNet, ConvNeXt, MobileNetV3): the block defines
-    ``_forward(x, steps=None)`` and the attributes ``num_steps``,
-    ``feedback_distance`` and ``with_cp``. ``with_cp`` checkpoints
-    ``_forward`` with :func:`checkpoint_keep_stats` (running statistics
-    updated once per step, as without checkpointing)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.with_cp and x.requires_grad:
-            return checkpoint_keep_stats(self._forward, x, owner=self)
-        return self._forward(x)
-
-    def forward_steps(self, x: torch.Tensor,
-                      steps: Optional[int] = None) -> torch.Tensor:
-        """Forward with only the first ``steps`` steps (t = 1..T; None is
-        T), as the official per-step evaluation does."""
-        steps = self.num_steps if steps is None else steps
-        if isinstance(steps, bool) or not isinstance(steps, int) or \
-                not 1 <= steps <= self.num_steps:
-            raise ValueError(f'steps must be an integer in [1, '
-                             f'{self.num_steps}], got {steps!r}')
-        return self._forward(x, steps)
-
-    def extra_repr(self) -> str:
-        return (f'feedback_distance={self.feedback_distance}, '
-                f'num_steps={self.num_steps}')
-
-
-class _TDMixin(TDStepsMixin):
-    """Step loop shared by both blocks; they define the convs to re-run."""
+class _TDMixin(TDAMSteps):
+    """What both blocks share; they give ``_chains`` and ``first_step``."""
 
     # (conv, norm prefix) of the convs between bottom and top, in order,
     # for each m; the ReLU comes after every norm but the last. The largest
@@ -156,27 +78,23 @@ class _TDMixin(TDStepsMixin):
                  num_steps: int = 2, reduction: int = 16,
                  order: str = 'channel->spatial', widths: str = 'code',
                  with_cp: bool = False, pool_early_tops: bool = True) -> None:
-        check_td_block_args(self._block, feedback_distance, num_steps)
+        check_tdam_args(self._block, feedback_distance, num_steps, td_mode,
+                        reduction, order, widths)
         super().__init__(inplanes, planes, stride, downsample, groups,
                          base_width, dilation, norm_layer)
-        norm_layer = norm_layer or nn.BatchNorm2d
         chain = self._chains[feedback_distance]
         top_conv = self._chains[max(self._chains)][-1][0]
         top = getattr(self, top_conv).out_channels
         bottom = getattr(self, chain[0][0]).in_channels if chain else top
-        self.feedback_distance = feedback_distance
-        self.num_steps = num_steps
         self.with_cp = with_cp
         self.pool_early_tops = pool_early_tops
-        # T = 1 with m >= 1 never attends: no module, so no parameter
-        # without gradient. m = 0 attends T times, so T = 1 attends too.
-        self.td = TopDownAttention(
-            bottom, top, mode=td_mode, reduction=reduction, order=order,
-            widths=widths) if attends(feedback_distance, num_steps) else None
-        for t in range(1, num_steps):
-            for conv, bn in chain:
-                channels = getattr(self, conv).out_channels
-                setattr(self, f'{bn}_{t}', norm_layer(channels))
+        self.init_steps(
+            bottom, top, feedback_distance=feedback_distance,
+            num_steps=num_steps, td_mode=td_mode, reduction=reduction,
+            td_order=order, td_widths=widths,
+            step_norms=[(bn, getattr(self, conv).out_channels)
+                        for conv, bn in chain],
+            norm_layer=norm_layer or nn.BatchNorm2d)
 
     # Whether the last conv between bottom and top is a 1x1, stride-1,
     # bias-free convolution (so it commutes with global average pooling).
@@ -193,8 +111,8 @@ class _TDMixin(TDStepsMixin):
                 and isinstance(norm, nn.modules.batchnorm._BatchNorm)
                 and norm.track_running_stats and not norm.training)
 
-    def _rerun(self, x: torch.Tensor, t: int,
-               last: bool = True) -> torch.Tensor:
+    def rerun(self, x: torch.Tensor, t: int,
+              last: bool = True) -> torch.Tensor:
         """Re-run the m convs from the attended bottom ``x`` with step t's
         norms; unless ``last``, return only the pooled top when exact."""
         chain = self._chains[self.feedback_distance]
@@ -207,27 +125,12 @@ class _TDMixin(TDStepsMixin):
                 x = self.relu(x)
         return x
 
-    def _steps(self, bottom: torch.Tensor, top: torch.Tensor,
-               steps: int) -> torch.Tensor:
-        """Run the attention of ``steps`` steps and return the last top:
-        m = 0 applies it ``steps`` times to the top, m >= 1 re-runs steps
-        1..steps-1."""
-        if self.feedback_distance == 0:
-            for _ in range(steps):
-                top = self.td(top, top)
-            return top
-        for t in range(1, steps):
-            bottom = self.td(bottom, top)
-            top = self._rerun(bottom, t, last=t == steps - 1)
-        return top
+    def shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.downsample is None else self.downsample(x)
 
-    def _forward(self, x: torch.Tensor,
-                 steps: Optional[int] = None) -> torch.Tensor:
-        steps = self.num_steps if steps is None else steps
-        identity = x if self.downsample is None else self.downsample(x)
-        bottom, top = self._first_step(x, last=steps == 1)
-        top = self._steps(bottom, top, steps)
-        top += identity  # in place, as torchvision's blocks (a BN output)
+    def finish(self, skip: torch.Tensor,
+               top: torch.Tensor) -> torch.Tensor:
+        top += skip  # in place, as torchvision's blocks (a BN output)
         return self.relu(top)
 
 
@@ -273,15 +176,15 @@ class TDBottleneck(_TDMixin, Bottleneck):
 
     _pointwise_last = True  # conv3 is 1x1, stride 1, no bias
 
-    def _first_step(self, x: torch.Tensor,
-                    last: bool = True) -> List[torch.Tensor]:
+    def first_step(self, x: torch.Tensor, last: bool = True
+                   ) -> Tuple[torch.Tensor, torch.Tensor]:
         m = self.feedback_distance
         out1 = self.relu(self.bn1(self.conv1(x)))
         out2 = self.relu(self.bn2(self.conv2(out1)))
         pooled = not last and self._can_pool_top(self.bn3)
         top = self.bn3(self.conv3(_gap(out2) if pooled else out2))
         bottom = {0: top, 1: out2, 2: out1, 3: x}[m]
-        return [bottom, top]
+        return bottom, top
 
 
 class TDBasicBlock(_TDMixin, BasicBlock):
@@ -303,9 +206,9 @@ class TDBasicBlock(_TDMixin, BasicBlock):
     }
     _block = 'BasicBlock'
 
-    def _first_step(self, x: torch.Tensor,
-                    last: bool = True) -> List[torch.Tensor]:
+    def first_step(self, x: torch.Tensor, last: bool = True
+                   ) -> Tuple[torch.Tensor, torch.Tensor]:
         out1 = self.relu(self.bn1(self.conv1(x)))
         top = self.bn2(self.conv2(out1))
         bottom = {0: top, 1: out1, 2: x}[self.feedback_distance]
-        return [bottom, top]
+        return bottom, top
