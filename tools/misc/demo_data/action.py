@@ -1,4 +1,4 @@
-"""action/: clips of one shape moving in one of four directions, mmaction2's VideoDataset.
+"""action/: clips of one shape moving in one of four directions.
 
 ``action/`` -- mmaction2 1.2 ``VideoDataset``::
 
