@@ -1,6 +1,4 @@
-"""Float32 regions inside an autocast forward (TDAM's eq. 7 sum, TNet's
-location softmax; docs/training.md, "Mixed precision").
-"""
+"""Float32 regions inside an autocast forward (docs/training.md)."""
 import contextlib
 
 import torch
@@ -18,10 +16,8 @@ def autocast_off(tensor: torch.Tensor) -> contextlib.AbstractContextManager:
 
     Example:
         >>> x = torch.ones(2, 2)
-        >>> with torch.autocast('cpu', dtype=torch.bfloat16):
-        ...     with autocast_off(x):
-        ...         y = x @ x
-        >>> y.dtype
+        >>> with torch.autocast('cpu', dtype=torch.bfloat16), autocast_off(x):
+        ...     (x @ x).dtype
         torch.float32
     """
     device = tensor.device.type

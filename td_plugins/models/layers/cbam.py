@@ -1,6 +1,5 @@
-"""CBAM (Woo et al., ECCV 2018, eqs. 1-3) and the two reduced forms that Zhu
-et al. (ICANN 2021, section 4) use with AW-convolution (docs/aw.md, "SE and
-CBAM").
+"""CBAM (Woo et al., ECCV 2018, eqs. 1-3) and the reduced forms of Zhu et al.
+(ICANN 2021, section 4); see docs/aw.md, "SE and CBAM".
 """
 from typing import Sequence
 
@@ -21,8 +20,7 @@ class CBAM(nn.Module):
         spatial_kernel (int): Kernel of the spatial conv. Defaults to 7.
 
     Example:
-        >>> cbam = CBAM(64, pools=('avg', ), spatial=True)
-        >>> cbam(torch.rand(2, 64, 5, 7)).shape
+        >>> CBAM(64, pools=('avg', ))(torch.rand(2, 64, 5, 7)).shape
         torch.Size([2, 64, 5, 7])
     """
 

@@ -1,6 +1,4 @@
-"""Activation checkpointing that leaves running statistics as one pass would
-(docs/training.md, "Activation checkpointing").
-"""
+"""Checkpointing that updates running statistics once (docs/training.md)."""
 import contextlib
 from typing import Any, Callable, Iterator, Tuple
 

@@ -1,6 +1,4 @@
-"""Squeeze-and-excitation (Hu et al., CVPR 2018, eqs. 2-4), as the AW-SE-ResNet
-of Zhu et al. (ICANN 2021, section 4) uses it; see docs/aw.md.
-"""
+"""Squeeze-and-excitation (Hu et al., CVPR 2018, eqs. 2-4; docs/aw.md)."""
 import torch
 import torch.nn as nn
 
