@@ -22,3 +22,11 @@ model = dict(
         # 300 iterations (docs/tdaf.md, "ANAR init").
         zero_init_anar=False),
     neck=dict(in_channels=[64, 128, 256, 512]))
+
+# The ANARs (parameters ``backbone.r2dns.anars.*``) at 10x the base lr: their
+# gradient reaches them only through the gate h * (g + 0.5), and at 1x their
+# masks did not learn to tell objects from background in 300 iterations
+# (docs/tdaf.md, "ANAR init"; README, "Two commands"). Not a paper setting:
+# the paper trains every parameter at one lr, for 90+ epochs.
+optim_wrapper = dict(
+    paramwise_cfg=dict(custom_keys={'anars': dict(lr_mult=10.0)}))
