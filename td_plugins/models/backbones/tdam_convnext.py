@@ -15,14 +15,19 @@ from mmcv.cnn.bricks import DropPath
 from mmpretrain.models.backbones.convnext import ConvNeXt, ConvNeXtBlock
 
 from ...registry import MODELS
-from ..layers.td_blocks import keep_stats_checkpoint_class
+from ..layers.td_blocks import KeepStatsCheckpointMixin
 from ..layers.tdam_steps import (TDAMSteps, TDAMStepsBackbone,
                                  check_tdam_args, run_to_step)
 
-__all__ = ['TDAMConvNeXt', 'TDConvNeXtBlock']
+__all__ = ['KeepStatsConvNeXtBlock', 'TDAMConvNeXt', 'TDConvNeXtBlock']
 
 _DEFAULTS = {name: p.default for name, p in
              inspect.signature(ConvNeXt.__init__).parameters.items()}
+
+
+class KeepStatsConvNeXtBlock(KeepStatsCheckpointMixin, ConvNeXtBlock):
+    """mmpretrain's ``ConvNeXtBlock`` checkpointed as the TD blocks are
+    (:class:`KeepStatsCheckpointMixin`)."""
 
 
 class TDConvNeXtBlock(TDAMSteps, ConvNeXtBlock):
@@ -201,11 +206,10 @@ class TDAMConvNeXt(TDAMStepsBackbone, ConvNeXt):
         if arg('with_cp'):
             # mmpretrain's plain blocks call torch.utils.checkpoint
             # without use_reentrant; checkpoint them as the TD blocks.
-            keep = keep_stats_checkpoint_class(ConvNeXtBlock)
             for stage in self.stages:
                 for block in stage:
                     if type(block) is ConvNeXtBlock:
-                        block.__class__ = keep
+                        block.__class__ = KeepStatsConvNeXtBlock
         self._freeze_stages()
 
     @classmethod

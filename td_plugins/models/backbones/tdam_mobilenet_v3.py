@@ -18,17 +18,23 @@ from mmpretrain.models.backbones.mobilenet_v3 import MobileNetV3
 from mmpretrain.models.utils import InvertedResidual
 
 from ...registry import MODELS
-from ..layers.td_blocks import keep_stats_checkpoint_class
+from ..layers.td_blocks import KeepStatsCheckpointMixin
 from ..layers.tdam_steps import (TDAMSteps, TDAMStepsBackbone,
                                  check_tdam_args, same_pairs)
 
-__all__ = ['TDAMMobileNetV3', 'TDInvertedResidual', 'se_layers']
+__all__ = ['KeepStatsInvertedResidual', 'TDAMMobileNetV3',
+           'TDInvertedResidual', 'se_layers']
 
 
 def se_layers(arch_setting: Sequence[Sequence[Any]]) -> Tuple[int, ...]:
     """Module indices ``i`` (``layer<i>``) of the SE inverted residuals of
     an mmpretrain MobileNetV3 ``arch_settings`` entry."""
     return tuple(i + 1 for i, params in enumerate(arch_setting) if params[3])
+
+
+class KeepStatsInvertedResidual(KeepStatsCheckpointMixin, InvertedResidual):
+    """mmpretrain's ``InvertedResidual`` whose ``with_cp`` keeps running
+    statistics (:class:`KeepStatsCheckpointMixin`)."""
 
 
 class TDInvertedResidual(TDAMSteps, InvertedResidual):
@@ -220,11 +226,10 @@ class TDAMMobileNetV3(TDAMStepsBackbone, MobileNetV3):
         if self.with_cp:
             # mmpretrain's plain layers checkpoint with
             # torch.utils.checkpoint (BN statistics updated twice).
-            keep = keep_stats_checkpoint_class(InvertedResidual)
             for name in self.layers:
                 layer = getattr(self, name)
                 if type(layer) is InvertedResidual:
-                    layer.__class__ = keep
+                    layer.__class__ = KeepStatsInvertedResidual
         for i in self.td_layers:
             kernel_size, mid, out, _, act, stride = setting[i - 1]
             in_channels = setting[i - 2][2] if i > 1 else 16

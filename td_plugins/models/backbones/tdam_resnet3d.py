@@ -21,13 +21,14 @@ from mmengine.model.weight_init import kaiming_init
 from mmengine.runner.checkpoint import _load_checkpoint
 
 from ...registry import MODELS
-from ..layers.td_blocks import keep_stats_checkpoint_class
+from ..layers.td_blocks import KeepStatsCheckpointMixin
 from ..layers.tdam_steps import (TDAMSteps, TDAMStepsBackbone,
                                  check_tdam_args, run_to_step, same_pairs)
 from .resnet_common import RESNET_ARCH, BlockFactory
 from .tdam_resnet import default_td_blocks
 
-__all__ = ['TDAMResNet3d', 'TDBasicBlock3d', 'TDBottleneck3d']
+__all__ = ['KeepStatsBasicBlock3d', 'KeepStatsBottleneck3d', 'TDAMResNet3d',
+           'TDBasicBlock3d', 'TDBottleneck3d']
 
 
 # Names of the per-step norms: ``bn{n}_{t}`` (norm of conv{n}, step t >= 1).
@@ -68,6 +69,16 @@ def _resolve_td_blocks(depth: int, stage_blocks: Sequence[int],
             f'td_blocks must be {num_stages} lists of block indices, one per '
             f'stage, within {ranges}; got {td_blocks!r}')
     return [sorted(set(ids)) for ids in td_blocks]
+
+
+class KeepStatsBottleneck3d(KeepStatsCheckpointMixin, Bottleneck3d):
+    """mmaction's ``Bottleneck3d`` whose ``with_cp`` keeps running
+    statistics (:class:`KeepStatsCheckpointMixin`)."""
+
+
+class KeepStatsBasicBlock3d(KeepStatsCheckpointMixin, BasicBlock3d):
+    """mmaction's ``BasicBlock3d`` whose ``with_cp`` keeps running
+    statistics (:class:`KeepStatsCheckpointMixin`)."""
 
 
 class _TD3dMixin(TDAMSteps):
@@ -283,9 +294,9 @@ class TDAMResNet3d(TDAMStepsBackbone, ResNet3d):
                                              td_stages, td_blocks)
         # Plain blocks too: their with_cp must keep running statistics.
         self._td_block_types = (
-            (keep_stats_checkpoint_class(Bottleneck3d), TDBottleneck3d)
+            (KeepStatsBottleneck3d, TDBottleneck3d)
             if block_kind == 'Bottleneck' else
-            (keep_stats_checkpoint_class(BasicBlock3d), TDBasicBlock3d))
+            (KeepStatsBasicBlock3d, TDBasicBlock3d))
         self._td_kwargs = dict(
             td_mode=td_mode, feedback_distance=feedback_distance,
             num_steps=num_steps, reduction=reduction, td_order=td_order,

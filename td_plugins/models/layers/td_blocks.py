@@ -17,8 +17,7 @@ from .checkpoint import checkpoint_keep_stats
 from .td_attention import _gap
 from .tdam_steps import TDAMSteps, check_tdam_args
 
-__all__ = ['TDBasicBlock', 'TDBottleneck', 'KeepStatsCheckpointMixin',
-           'keep_stats_checkpoint_class']
+__all__ = ['TDBasicBlock', 'TDBottleneck', 'KeepStatsCheckpointMixin']
 
 
 class KeepStatsCheckpointMixin:
@@ -42,22 +41,6 @@ class KeepStatsCheckpointMixin:
             return super().forward(x)
         finally:
             self.with_cp = True
-
-
-_KEEP_STATS_CLASSES: dict = {}
-
-
-def keep_stats_checkpoint_class(base: type) -> type:
-    """``base`` with :class:`KeepStatsCheckpointMixin` in front (one class
-    per base, named like it, so its instances still pass ``isinstance(.,
-    base)``)."""
-    if base not in _KEEP_STATS_CLASSES:
-        _KEEP_STATS_CLASSES[base] = type(
-            base.__name__, (KeepStatsCheckpointMixin, base),
-            {'__module__': __name__,
-             '__doc__': f'{base.__name__} whose with_cp keeps running '
-                        f'statistics (KeepStatsCheckpointMixin).'})
-    return _KEEP_STATS_CLASSES[base]
 
 
 class _TDMixin(TDAMSteps):
