@@ -34,8 +34,8 @@ def available(codebase: str) -> bool:
         return False
 
 
-def import_if_available(module: str, codebase: str,
-                        names: Sequence[str]) -> Optional[Any]:
+def import_if_available(module: str, codebase: str, names: Sequence[str],
+                        registry: Optional[Any] = None) -> Optional[Any]:
     """Import ``module`` when ``codebase`` is installed, else register each
     of ``names`` as a builder that raises an ``ImportError`` naming it.
 
@@ -45,15 +45,18 @@ def import_if_available(module: str, codebase: str,
         codebase (str): Import name of the codebase it subclasses, one of
             ``mmdet``, ``mmpose``, ``mmaction``, ``mmpretrain``.
         names (Sequence[str]): The registry names the module defines.
+        registry (Registry, optional): Where ``names`` live; defaults to
+            :data:`td_plugins.registry.MODELS`.
 
     Returns:
         The imported module, or None when the codebase is missing.
     """
     if available(codebase):
         return importlib.import_module(module)
-    from ..registry import MODELS
+    if registry is None:
+        from ..registry import MODELS as registry
     for name in names:
-        MODELS.register_module(name=name, module=_missing(name, codebase))
+        registry.register_module(name=name, module=_missing(name, codebase))
     return None
 
 
