@@ -3,7 +3,6 @@
 Papadopoulos et al., "Hard-Attention for Scalable Image Classification",
 NeurIPS 2021, Fig. 4 (the regions attended at each level).
 """
-import importlib
 from typing import List, Optional, Sequence, Tuple
 
 import cv2
@@ -74,32 +73,19 @@ def draw_regions(image: np.ndarray, boxes: np.ndarray, levels: Sequence[int],
     return out
 
 
-def _tnet_class() -> Optional[type]:
-    try:
-        module = importlib.import_module(
-            'td_plugins.models.classifiers.tnet')
-    except ImportError:
-        return None
-    getter = getattr(module, 'tnet_class', None)
-    try:
-        return getter() if callable(getter) else getattr(module, 'TNet',
-                                                         None)
-    except ImportError:
-        return None
-
-
 def is_tnet(model: nn.Module) -> bool:
-    """Whether ``model`` is a ``td_plugins.TNet``.
+    """Whether ``model`` is a ``td_plugins.TNet`` (False without mmpretrain,
+    which TNet subclasses).
 
     Example:
         >>> is_tnet(nn.Identity())
         False
     """
-    cls = _tnet_class()
-    if isinstance(cls, type) and isinstance(model, cls):
-        return True
-    return type(model).__name__ == 'TNet' and \
-        type(model).__module__.startswith('td_plugins')
+    try:
+        from ..models.classifiers.tnet import TNet
+    except ImportError:
+        return False
+    return isinstance(model, TNet)
 
 
 def tnet_panels(model: nn.Module, image: np.ndarray,
