@@ -22,7 +22,7 @@ from td_plugins.models.backbones.tdam_mobilenet_v3 import (  # noqa: E402
     TDAMMobileNetV3, TDInvertedResidual)
 from td_plugins.models.backbones.tdam_resnet3d import (  # noqa: E402
     TDAMResNet3d, TDBasicBlock3d, TDBottleneck3d)
-from td_plugins.models.layers.td_blocks import (  # noqa: E402
+from td_plugins.models.layers.tdam_blocks import (  # noqa: E402
     TDBasicBlock, TDBottleneck)
 
 CONVNEXT_ARCH = dict(depths=[1, 1, 2, 1], channels=[16, 32, 64, 128])

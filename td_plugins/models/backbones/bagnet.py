@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from ...registry import MODELS
-from ..layers.keras_init import glorot_normal_
+from ..layers.tnet_keras_init import glorot_normal_
 
 __all__ = ['BagNet', 'BagNetBottleneck', 'BAGNET77_ARCH']
 

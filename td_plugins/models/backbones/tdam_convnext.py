@@ -15,7 +15,7 @@ from mmcv.cnn.bricks import DropPath
 from mmpretrain.models.backbones.convnext import ConvNeXt, ConvNeXtBlock
 
 from ...registry import MODELS
-from ..layers.td_blocks import KeepStatsCheckpointMixin
+from ..layers.tdam_blocks import KeepStatsCheckpointMixin
 from ..layers.tdam_steps import (TDAMSteps, TDAMStepsBackbone,
                                  check_tdam_args, run_to_step)
 

@@ -18,7 +18,7 @@ from mmpretrain.models.backbones.mobilenet_v3 import MobileNetV3
 from mmpretrain.models.utils import InvertedResidual
 
 from ...registry import MODELS
-from ..layers.td_blocks import KeepStatsCheckpointMixin
+from ..layers.tdam_blocks import KeepStatsCheckpointMixin
 from ..layers.tdam_steps import (TDAMSteps, TDAMStepsBackbone,
                                  check_tdam_args, same_pairs)
 

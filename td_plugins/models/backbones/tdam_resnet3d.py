@@ -21,7 +21,7 @@ from mmengine.model.weight_init import kaiming_init
 from mmengine.runner.checkpoint import _load_checkpoint
 
 from ...registry import MODELS
-from ..layers.td_blocks import KeepStatsCheckpointMixin
+from ..layers.tdam_blocks import KeepStatsCheckpointMixin
 from ..layers.tdam_steps import (TDAMSteps, TDAMStepsBackbone,
                                  check_tdam_args, run_to_step, same_pairs)
 from .resnet_common import RESNET_ARCH, BlockFactory

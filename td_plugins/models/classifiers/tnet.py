@@ -20,8 +20,8 @@ from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from mmpretrain.structures import DataSample
 
 from ...registry import MODELS
-from ..layers.feature_weighting import FeatureWeighting
-from ..layers.keras_init import glorot_normal_, variance_scaling_
+from ..layers.tnet_feature_weighting import FeatureWeighting
+from ..layers.tnet_keras_init import glorot_normal_, variance_scaling_
 from ..layers.tnet_grid import (_is_int, check_grid_args, check_levels,
                                 check_selection, level_geometries)
 from ..layers.tnet_location import TNET_LOCATION_VARIANTS, TNetLocationModule

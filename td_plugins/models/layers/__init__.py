@@ -3,21 +3,21 @@
 Backbones, necks, heads and classifiers compose these; the registered names
 are added in :mod:`td_plugins.models`.
 """
-from .anar import ANAR, HalfScaleResidualGate
+from .tdaf_anar import ANAR, HalfScaleResidualGate
 from .aw_conv import AWConv2d
 from .cbam import CBAM
-from .downsample import DownsampleFunction
-from .feature_weighting import FeatureWeighting
-from .keras_init import glorot_normal_, variance_scaling_
-from .flow import FlowFn, run_flow
-from .flow_blocks import FlowBasicBlock, FlowBottleneck
-from .multi_flow_bn import (MultiFlowBatchNorm, MultiFlowBatchNorm2d,
+from .tdaf_downsample import DownsampleFunction
+from .tnet_feature_weighting import FeatureWeighting
+from .tnet_keras_init import glorot_normal_, variance_scaling_
+from .tdaf_flow import FlowFn, run_flow
+from .tdaf_flow_blocks import FlowBasicBlock, FlowBottleneck
+from .tdaf_multi_flow_bn import (MultiFlowBatchNorm, MultiFlowBatchNorm2d,
                             MultiFlowBatchNorm3d, SyncMultiFlowBatchNorm)
-from .positional_encoding import sincos_position_encoding
-from .r2dns import R2DNS, check_r2dns_args
+from .tnet_positional_encoding import sincos_position_encoding
+from .tdaf_r2dns import R2DNS, check_r2dns_args
 from .squeeze_excitation import SqueezeExcitation
-from .td_attention import TopDownAttention
-from .td_blocks import TDBasicBlock, TDBottleneck
+from .tdam_attention import TopDownAttention
+from .tdam_blocks import TDBasicBlock, TDBottleneck
 from .tdam_steps import TDAMSteps, TDAMStepsBackbone, check_tdam_args
 from .tnet_location import TNetLocationModule
 from .tnet_positional import TNetPositionalModule

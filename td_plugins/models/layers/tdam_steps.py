@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from .checkpoint import checkpoint_keep_stats
-from .td_attention import TopDownAttention, check_td_args
+from .tdam_attention import TopDownAttention, check_td_args
 
 __all__ = ['FEEDBACK_DISTANCES', 'TDAMSteps', 'TDAMStepsBackbone',
            'attends', 'check_steps', 'check_tdam_args', 'run_to_step']

@@ -43,7 +43,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .amp import at_least_float32, autocast_off
-from .keras_init import glorot_normal_, variance_scaling_
+from .tnet_keras_init import glorot_normal_, variance_scaling_
 
 __all__ = ['TNetLocationModule', 'MeshgridEncoding',
            'TNET_LOCATION_VARIANTS']

@@ -19,8 +19,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .keras_init import glorot_normal_, variance_scaling_
-from .positional_encoding import sincos_position_encoding
+from .tnet_keras_init import glorot_normal_, variance_scaling_
+from .tnet_positional_encoding import sincos_position_encoding
 
 __all__ = ['TNetPositionalModule', 'TNET_POSITIONAL_VARIANTS']
 

@@ -3,7 +3,7 @@ import torch
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from .checkpoint import checkpoint_keep_stats
-from .flow import run_flow
+from .tdaf_flow import run_flow
 
 __all__ = ['FlowBasicBlock', 'FlowBottleneck']
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .flow import run_flow
+from .tdaf_flow import run_flow
 
 __all__ = ['ANAR', 'HalfScaleResidualGate', 'ANAR_WIDTHS', 'check_anar_depth',
            'check_eta']

@@ -14,7 +14,7 @@ import torch.nn as nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from .checkpoint import checkpoint_keep_stats
-from .td_attention import _gap
+from .tdam_attention import _gap
 from .tdam_steps import TDAMSteps, check_tdam_args
 
 __all__ = ['TDBasicBlock', 'TDBottleneck', 'KeepStatsCheckpointMixin']

@@ -7,10 +7,10 @@ from typing import Any, Callable, List, Optional, Sequence, Union
 import torch
 import torch.nn as nn
 
-from .anar import ANAR, HalfScaleResidualGate, check_anar_depth, check_eta
-from .downsample import DSF_MODES, DownsampleFunction
-from .flow import run_flow
-from .multi_flow_bn import MultiFlowBatchNorm2d, MultiFlowBatchNorm3d
+from .tdaf_anar import ANAR, HalfScaleResidualGate, check_anar_depth, check_eta
+from .tdaf_downsample import DSF_MODES, DownsampleFunction
+from .tdaf_flow import run_flow
+from .tdaf_multi_flow_bn import MultiFlowBatchNorm2d, MultiFlowBatchNorm3d
 
 __all__ = ['R2DNS', 'check_r2dns_args']
 

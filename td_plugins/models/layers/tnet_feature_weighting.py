@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .keras_init import variance_scaling_
+from .tnet_keras_init import variance_scaling_
 
 __all__ = ['FeatureWeighting']
 
