@@ -2,12 +2,13 @@
 PY ?= .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo data clean help
+.PHONY: setup test lint demo data clean help
 
 help:
 	@echo "make setup  - create .venv with the pinned OpenMMLab stack (idempotent)"
 	@echo "make demo   - train + evaluate FCOS on generated demo data (CPU, < 10 min)"
 	@echo "make test   - run the test suite"
+	@echo "make lint   - ruff: lint and import order (pyproject.toml)"
 	@echo "make data   - (re)generate the demo datasets under data/demo"
 
 setup:
@@ -15,6 +16,9 @@ setup:
 
 test: setup
 	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+lint: setup
+	$(PY) -m ruff check .
 
 demo: setup
 	$(PY) tools/misc/run_demo.py

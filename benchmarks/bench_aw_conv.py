@@ -6,7 +6,8 @@ For each stage's 3x3 conv of ResNet-50 at 224x224, batch 8 (64 channels at
 and the AW-convolution in each form: per tap ('taps'), all taps in one matrix
 product then col2im ('fold') and the literal reference (per-sample kernels
 through one grouped convolution), side by side in one process, inference and
-training. 'auto' picks among them by output size and stride. This is the layer-level half of the AW
+training. 'auto' picks among them by output size and stride. This is the
+layer-level half of the AW
 benchmark; AW-ResNet-50 vs ResNet-50 comes with the backbone.
 
     python benchmarks/bench_aw_conv.py [--repeats 10] [--warmup 2]
@@ -19,9 +20,15 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root
-from benchmarks.harness import (Case, allocator_note,  # noqa: E402
-                                bench_parser, emit_report, run_cases,
-                                start_bench, to_markdown)
+from benchmarks.harness import (  # noqa: E402
+    Case,
+    allocator_note,
+    bench_parser,
+    emit_report,
+    run_cases,
+    start_bench,
+    to_markdown,
+)
 
 OUT = Path(__file__).resolve().parent / 'results' / 'aw_conv.md'
 BATCH = 8

@@ -30,9 +30,16 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root
-from benchmarks.harness import (Case, allocator_note,  # noqa: E402
-                                bench_parser, count_macs, emit_report,
-                                run_cases, start_bench, to_markdown)
+from benchmarks.harness import (  # noqa: E402
+    Case,
+    allocator_note,
+    bench_parser,
+    count_macs,
+    emit_report,
+    run_cases,
+    start_bench,
+    to_markdown,
+)
 
 OUT = Path(__file__).resolve().parent / 'results' / 'tdaf.md'
 BATCH, SIZE = 8, 224

@@ -30,9 +30,16 @@ import torch.nn as nn
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # repo root
-from benchmarks.harness import (Case, allocator_note,  # noqa: E402
-                                bench_parser, count_macs, emit_report,
-                                run_cases, start_bench, to_markdown)
+from benchmarks.harness import (  # noqa: E402
+    Case,
+    allocator_note,
+    bench_parser,
+    count_macs,
+    emit_report,
+    run_cases,
+    start_bench,
+    to_markdown,
+)
 
 OUT = Path(__file__).resolve().parent / 'results' / 'tnet.md'
 BAR = 2.5
@@ -129,8 +136,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             results, title=f'{part}: batch {args.batch}, {size}x{size}, '
             f'inference'))
         macs = [macs_per_image(build, make()) / 1e9 for _, build in models]
-        mem = results[1].peak_mem_mib / results[0].peak_mem_mib \
-            if results[0].peak_mem_mib and results[1].peak_mem_mib else float('nan')
+        peaks = (results[0].peak_mem_mib, results[1].peak_mem_mib)
+        mem = peaks[1] / peaks[0] if all(peaks) else float('nan')
         summary.append(
             f'| {part} | {macs[0]:.2f}, {macs[1]:.2f} | '
             f'{1.0 / results[1].ratio:.2f}x | {mem:.2f} |')

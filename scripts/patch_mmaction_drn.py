@@ -1,4 +1,4 @@
-"""Make ``import mmaction.models`` work with the PyPI release of mmaction2 1.2.0.
+"""Make ``import mmaction.models`` work with PyPI's mmaction2 1.2.0.
 
 Upstream bug: the folder ``mmaction/models/localizers/drn/`` has no
 ``__init__.py`` in the mmaction2 repository, so neither the 1.2.0 wheel nor

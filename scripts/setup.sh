@@ -136,4 +136,6 @@ step "optional: onnx + onnxruntime" \
 # --no-deps: openmim requires opendatalab, whose openxlab pins setuptools~=60.2 and would
 # downgrade the stack; mim uses it only for 'mim download --dataset' (docs/packaging.md).
 step "optional: openmim 0.3.9 + build" "$(has 'import build, mim.version as v; assert v.__version__=="0.3.9"')" "$PIP --no-deps -r '$ROOT/requirements/mim.txt'"
+# The linter and import sorter that .ci/run runs before the tests (`make lint`).
+step "lint: ruff 0.17.6" "$(has 'import importlib.metadata as m; assert m.version("ruff")=="0.17.6"')" "$PIP -r '$ROOT/requirements/lint.txt'"
 echo "[setup] ready: $VENV"

@@ -16,8 +16,8 @@ from .version import __version__
 
 install_checkpoint_loader()
 
-from .registry import MODELS  # noqa: E402
 from . import datasets, engine, evaluation, models  # noqa: E402,F401
+from .registry import MODELS  # noqa: E402
 from .utils.sync_norm import install_sync_norm  # noqa: E402
 
 install_sync_norm()

@@ -1,4 +1,5 @@
-"""Shared fixtures: the repository root, demo data on demand, ../shared/data."""
+"""Shared fixtures: the repository root, demo data on demand and
+../shared/data."""
 import importlib.util
 import os
 import subprocess

@@ -21,8 +21,8 @@ import importlib
 import os
 import socket
 import time
-from datetime import timedelta
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
@@ -165,7 +165,8 @@ def ddp_equivalence(case: str, tmp_path: Path, world_size: int = 2,
     """
     torch.set_num_threads(1)
     spec = _load_case(case)
-    initial = {k: v.detach().clone() for k, v in spec.model.state_dict().items()}
+    initial = {k: v.detach().clone()
+               for k, v in spec.model.state_dict().items()}
     single = _train(spec, spec.model, 0, 1, steps)
     if changed is not None:
         changed(initial, single)

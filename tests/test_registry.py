@@ -1,4 +1,4 @@
-"""td_plugins.registry: scope prefix, locations, inner builds, lazy codebases."""
+"""td_plugins.registry: scope prefix, locations, inner builds, codebases."""
 import importlib
 import subprocess
 import sys

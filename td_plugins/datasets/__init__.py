@@ -2,9 +2,12 @@
 td_plugins.registry.TRANSFORMS)."""
 from ..registry import TRANSFORMS
 from ..utils.codebases import import_if_available
-from .tnet_transforms import (TF_RESIZE_METHODS, DistortedBBoxCrop,
-                              RandomInterpolationResize,
-                              RandomTranslateRotate)
+from .tnet_transforms import (
+    TF_RESIZE_METHODS,
+    DistortedBBoxCrop,
+    RandomInterpolationResize,
+    RandomTranslateRotate,
+)
 from .transforms import FIVE_CROP_POSITIONS, FivePointCrop
 
 __all__ = ['FIVE_CROP_POSITIONS', 'FivePointCrop', 'DistortedBBoxCrop',

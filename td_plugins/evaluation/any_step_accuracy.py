@@ -5,8 +5,12 @@ import torch
 from mmengine.evaluator import BaseMetric
 
 from ..registry import METRICS
-from .any_step import (any_step_correct, cam_boxes, check_localisation,
-                       filter_steps_by_iou)
+from .any_step import (
+    any_step_correct,
+    cam_boxes,
+    check_localisation,
+    filter_steps_by_iou,
+)
 
 __all__ = ['AnyStepAccuracy']
 

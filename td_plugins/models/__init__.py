@@ -8,10 +8,16 @@ mmengine and mmcv.
 """
 from ..registry import MODELS
 from . import backbones, classifiers, heads, losses, necks  # noqa: F401
-from .layers import (ANAR, AWConv2d, DownsampleFunction,
-                     HalfScaleResidualGate, MultiFlowBatchNorm2d,
-                     MultiFlowBatchNorm3d, SyncMultiFlowBatchNorm,
-                     TopDownAttention)
+from .layers import (
+    ANAR,
+    AWConv2d,
+    DownsampleFunction,
+    HalfScaleResidualGate,
+    MultiFlowBatchNorm2d,
+    MultiFlowBatchNorm3d,
+    SyncMultiFlowBatchNorm,
+    TopDownAttention,
+)
 
 # Pure layers stay free of OpenMMLab imports; they are registered here.
 MODELS.register_module(module=DownsampleFunction)

@@ -250,8 +250,10 @@ def count_complexity(model: nn.Module, call: Callable[[], Any], *,
         >>> count_complexity(conv, lambda: conv(x)).macs  # 8*16 * 3*9
         3456
     """
-    from torch.nn.modules.module import (register_module_forward_hook,
-                                         register_module_forward_pre_hook)
+    from torch.nn.modules.module import (
+        register_module_forward_hook,
+        register_module_forward_pre_hook,
+    )
 
     names = {}
     for name, module in model.named_modules():

@@ -251,9 +251,10 @@ def teardown_distributed() -> None:
 
 def build_runner(cfg: Config) -> Any:
     """Build the runner the way the four upstream launchers do."""
-    import td_plugins  # noqa: F401  (allow-listed checkpoint loading)
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
+
+    import td_plugins  # noqa: F401  (allow-listed checkpoint loading)
     setup_distributed(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)

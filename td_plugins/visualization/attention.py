@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from td_plugins.models.layers import AWConv2d, R2DNS
+from td_plugins.models.layers import R2DNS, AWConv2d
 
 from .drawing import Panel, overlay_panel
 from .inputs import spatial_map, tensor_data_samples

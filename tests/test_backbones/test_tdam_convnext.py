@@ -9,7 +9,9 @@ import torch
 import torch.nn as nn
 
 from td_plugins.models.backbones.tdam_convnext import (  # noqa: E402
-    TDAMConvNeXt, TDConvNeXtBlock)
+    TDAMConvNeXt,
+    TDConvNeXtBlock,
+)
 
 SMALL = dict(depths=[1, 1, 2, 1], channels=[16, 32, 64, 128])
 

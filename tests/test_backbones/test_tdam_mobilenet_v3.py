@@ -10,7 +10,10 @@ import torch
 import torch.nn as nn
 
 from td_plugins.models.backbones.tdam_mobilenet_v3 import (  # noqa: E402
-    TDAMMobileNetV3, TDInvertedResidual, se_layers)
+    TDAMMobileNetV3,
+    TDInvertedResidual,
+    se_layers,
+)
 
 
 def _count(model: nn.Module) -> int:

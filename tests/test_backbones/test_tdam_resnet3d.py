@@ -10,7 +10,10 @@ pytest.importorskip('mmaction')
 from mmaction.models.backbones.resnet3d import ResNet3d  # noqa: E402
 
 from td_plugins.models.backbones.tdam_resnet3d import (  # noqa: E402
-    TDAMResNet3d, TDBasicBlock3d, TDBottleneck3d)
+    TDAMResNet3d,
+    TDBasicBlock3d,
+    TDBottleneck3d,
+)
 
 TD_KEY = re.compile(r'\.td\.|\.bn\d_\d+\.')
 

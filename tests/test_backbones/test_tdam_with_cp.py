@@ -42,8 +42,7 @@ def _convnext(with_cp: bool) -> Tuple[nn.Module, torch.Tensor]:
 
 
 def _mobilenet(with_cp: bool) -> Tuple[nn.Module, torch.Tensor]:
-    from td_plugins.models.backbones.tdam_mobilenet_v3 import \
-        TDAMMobileNetV3
+    from td_plugins.models.backbones.tdam_mobilenet_v3 import TDAMMobileNetV3
     model = TDAMMobileNetV3(arch='small', num_steps=2, out_indices=(8, 12),
                             with_cp=with_cp)
     return model, torch.rand(2, 3, 32, 32)

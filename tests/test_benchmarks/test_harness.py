@@ -11,8 +11,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import harness  # noqa: E402
-from benchmarks.harness import Case, main, run_cases  # noqa: E402
-from benchmarks.harness import to_markdown, write_markdown  # noqa: E402
+from benchmarks.harness import (  # noqa: E402  # noqa: E402
+    Case,
+    main,
+    run_cases,
+    to_markdown,
+    write_markdown,
+)
 
 
 def _conv_stack(times: int) -> nn.Module:

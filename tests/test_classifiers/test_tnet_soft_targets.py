@@ -6,11 +6,10 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from test_tnet_classifier import TINY  # the shared tiny TNet
 
 from td_plugins.models.classifiers import TNet
 from td_plugins.models.losses import TNetLoss
-
-from test_tnet_classifier import TINY  # the shared tiny TNet
 
 
 def _inputs(b=3, n=3, c=5, seed=0):

@@ -1,7 +1,6 @@
 """The AW configs build models with the parameter counts of spec 3.4."""
 import pytest
 from mmengine.config import Config
-
 from test_baselines import REPO, _build, _n_params
 
 

@@ -16,8 +16,14 @@ from typing import FrozenSet, Tuple
 import pytest
 import torch.nn as nn
 
-from td_plugins.models.layers import (ANAR, CBAM, R2DNS, AWConv2d,
-                                      SqueezeExcitation, TopDownAttention)
+from td_plugins.models.layers import (
+    ANAR,
+    CBAM,
+    R2DNS,
+    AWConv2d,
+    SqueezeExcitation,
+    TopDownAttention,
+)
 from td_plugins.utils import build_from_config, load_config
 
 REPO = Path(__file__).resolve().parents[2]

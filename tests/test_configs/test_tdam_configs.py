@@ -2,7 +2,6 @@
 with the official parameter counts (1000 classes, classifier included)."""
 import pytest
 from mmengine.config import Config
-
 from test_baselines import REPO, _build, _n_params
 
 

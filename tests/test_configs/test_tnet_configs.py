@@ -6,10 +6,10 @@ only, no arithmetic), conv and linear layers, as the paper's "FLOPs"."""
 import pytest
 import torch
 from mmengine.config import Config
+from test_baselines import REPO, _build
 from torch.utils.flop_counter import FlopCounterMode
 
 from td_plugins.models.classifiers.tnet import parameter_counts
-from test_baselines import REPO, _build
 
 CFG = REPO / 'configs' / 'tnet'
 

@@ -10,10 +10,12 @@ import pytest
 from mmengine.config import Config
 from mmengine.dataset import Compose
 
-from td_plugins.datasets.tnet_transforms import (DistortedBBoxCrop,
-                                                 RandomInterpolationResize,
-                                                 RandomTranslateRotate,
-                                                 sample_distorted_crop)
+from td_plugins.datasets.tnet_transforms import (
+    DistortedBBoxCrop,
+    RandomInterpolationResize,
+    RandomTranslateRotate,
+    sample_distorted_crop,
+)
 from td_plugins.registry import TRANSFORMS
 
 CFG = Path(__file__).parents[2] / 'configs' / 'tnet' / \

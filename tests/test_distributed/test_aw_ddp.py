@@ -12,7 +12,6 @@ from typing import Dict
 
 import torch
 import torch.nn as nn
-
 from ddp_equivalence import DDPCase, ddp_equivalence
 
 GN1 = dict(type='GN', num_groups=1)

@@ -11,10 +11,8 @@ and so do the results (the last test), so the check can fail.
 """
 from typing import Dict
 
-import pytest
 import torch
 import torch.nn as nn
-
 from ddp_equivalence import DDPCase, ddp_equivalence
 
 GLOBAL_BATCH = 4
@@ -42,8 +40,9 @@ class _TDAFNet(nn.Module):
 
 
 def _case(sync: bool, **kwargs) -> DDPCase:
-    import td_plugins  # noqa: F401 (the conversion hook)
     from mmengine.model import convert_sync_batchnorm
+
+    import td_plugins  # noqa: F401 (the conversion hook)
     from td_plugins.models.layers import SyncMultiFlowBatchNorm
     torch.manual_seed(0)
     model = _TDAFNet(**kwargs).double()

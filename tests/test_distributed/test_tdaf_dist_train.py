@@ -8,6 +8,7 @@ import socket
 import sys
 
 from conftest import run_tool
+
 from td_plugins.utils import safe_torch_load
 
 
@@ -20,7 +21,8 @@ def _free_port() -> int:
 def test_runner_sync_bn_trains_with_sync_multi_flow_bn(demo_data, tmp_path):
     proc = run_tool(
         'bash', 'tools/dist_train.sh',
-        'configs/tdaf/demo/fcos_tdaf-r18_demo.py', '2', '--work-dir', tmp_path, '--no-validate', '--cfg-options',
+        'configs/tdaf/demo/fcos_tdaf-r18_demo.py', '2', '--work-dir',
+        tmp_path, '--no-validate', '--cfg-options',
         'sync_bn=torch', 'train_cfg.max_iters=2',
         'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False',

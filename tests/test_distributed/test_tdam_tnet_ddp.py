@@ -21,7 +21,6 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 from ddp_equivalence import DDPCase, ddp_equivalence
 
 REPO = Path(__file__).resolve().parents[2]
@@ -186,8 +185,7 @@ def _backbone_t1(kind: str):
                                       channels=[16, 32, 64, 128]),
                             num_steps=1, layer_scale_init_value=1.0), \
             (2, 3, 32, 32)
-    from td_plugins.models.backbones.tdam_mobilenet_v3 import \
-        TDAMMobileNetV3
+    from td_plugins.models.backbones.tdam_mobilenet_v3 import TDAMMobileNetV3
     return TDAMMobileNetV3(arch='small', num_steps=1), (2, 3, 32, 32)
 
 

@@ -8,8 +8,8 @@ import socket
 import sys
 
 import pytest
-
 from conftest import run_tool
+
 from td_plugins.utils import safe_torch_load
 
 COMMON = ['train_cfg.max_iters=2', 'train_dataloader.batch_size=2',

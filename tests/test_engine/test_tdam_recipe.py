@@ -10,13 +10,15 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from mmengine.config import Config
-
 from conftest import REPO
 from ddp_equivalence import free_port, init_gloo, leave_gloo, spawn
-from td_plugins.engine import (DistBNReduceHook, TimmCosineLR,
-                               distribute_bn_stats)
+from mmengine.config import Config
 
+from td_plugins.engine import (
+    DistBNReduceHook,
+    TimmCosineLR,
+    distribute_bn_stats,
+)
 
 # --- timm CosineLRScheduler, restated from the official local_timm -------
 
@@ -147,6 +149,7 @@ def test_dist_bn_hook_is_a_no_op_without_distribution_and_checks_mode():
 
 def test_configs_use_the_hook_the_random_interpolation_and_timm_resize():
     from mmengine.registry import HOOKS, TRANSFORMS
+
     import td_plugins  # noqa: F401
     cfg = Config.fromfile(
         REPO / 'configs/tdam/tdam-joint-t2m1_resnet50_8xb64_in1k.py')

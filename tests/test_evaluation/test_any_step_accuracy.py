@@ -3,9 +3,13 @@ import pytest
 import torch
 
 from td_plugins.evaluation import AnyStepAccuracy
-from td_plugins.evaluation.any_step import (any_step_correct, box_iou,
-                                            cam_boxes, class_activation_maps,
-                                            filter_steps_by_iou)
+from td_plugins.evaluation.any_step import (
+    any_step_correct,
+    box_iou,
+    cam_boxes,
+    class_activation_maps,
+    filter_steps_by_iou,
+)
 
 
 def test_box_iou():

@@ -18,8 +18,11 @@ import torch
 import torch.nn.functional as F
 
 from td_plugins.evaluation import AnyStepAccuracy
-from td_plugins.evaluation.any_step import (any_step_correct, cam_boxes,
-                                            filter_steps_by_iou)
+from td_plugins.evaluation.any_step import (
+    any_step_correct,
+    cam_boxes,
+    filter_steps_by_iou,
+)
 
 cv2 = pytest.importorskip('cv2')
 

@@ -4,9 +4,9 @@ measured fraction), is evaluated by tools/test.py with mmdet's CocoMetric
 (generated demo data), and its runner-written checkpoint carries the AW neck
 (attention branches, and SE/CBAM where configured)."""
 import pytest
+from test_train_test import LEARN_ITERS, learn_and_test
 
 from td_plugins.utils import safe_torch_load
-from test_train_test import LEARN_ITERS, learn_and_test
 
 # config: largest allowed (mean of the last 5 losses) / (mean of the first
 # 5) over 30 iterations, half the measured drop (measured: in the comment;

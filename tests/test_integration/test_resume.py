@@ -6,11 +6,16 @@ import pickle
 
 import pytest
 import torch
-
 from conftest import run_tool
+from test_train_test import (
+    CLS_IMAGES,
+    LEARN_OPTIONS,
+    assert_loss_falls,
+    learn_options,
+    logged_losses,
+)
+
 from td_plugins.utils import safe_torch_load
-from test_train_test import (CLS_IMAGES, LEARN_OPTIONS, assert_loss_falls,
-                             learn_options, logged_losses)
 
 CONFIG = 'configs/baselines/demo/resnet50_demo.py'
 ITERS, HALF = 8, 4

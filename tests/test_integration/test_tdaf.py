@@ -3,10 +3,10 @@ images, and the TDAF demo variants trained and evaluated like the baselines
 (the loss falls by a measured fraction on a few fixed images; the metric is
 computed)."""
 import pytest
-
 from conftest import run_tool
-from td_plugins.utils import safe_torch_load
 from test_train_test import learn_and_test
+
+from td_plugins.utils import safe_torch_load
 
 # config: largest allowed (mean of the last 5 losses) / (mean of the first
 # 5) over 30 iterations, about half the measured drop (measured: in the

@@ -5,10 +5,10 @@ classification, TDAM's own protocol, on the memorised images)."""
 import json
 
 import pytest
-
 from conftest import REPO, run_tool
-from td_plugins.utils import safe_torch_load
 from test_train_test import learn_and_test
+
+from td_plugins.utils import safe_torch_load
 
 # config: largest allowed (mean of the last 5 losses) / (mean of the first
 # 5) over 30 iterations, about half the measured drop (measured: in the

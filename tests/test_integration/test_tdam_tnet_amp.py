@@ -52,8 +52,7 @@ def _backbone(kind: str, plain: bool = False):
         from td_plugins.models.backbones.tdam_convnext import TDAMConvNeXt
         return TDAMConvNeXt(arch=SMALL_CONVNEXT, layer_scale_init_value=1.0,
                             out_indices=(2, 3), **steps), (2, 3, 32, 32)
-    from td_plugins.models.backbones.tdam_mobilenet_v3 import \
-        TDAMMobileNetV3
+    from td_plugins.models.backbones.tdam_mobilenet_v3 import TDAMMobileNetV3
     return TDAMMobileNetV3(arch='small', out_indices=(8, 12), **steps), \
         (2, 3, 32, 32)
 

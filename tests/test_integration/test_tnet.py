@@ -7,10 +7,10 @@ import json
 import pickle
 
 import pytest
-
 from conftest import REPO, run_tool
-from td_plugins.utils import safe_torch_load
 from test_train_test import assert_loss_falls
+
+from td_plugins.utils import safe_torch_load
 
 ITERS = 10
 # (mean of the last 3 losses) / (mean of the first 3), for the total loss

@@ -11,7 +11,6 @@ from statistics import mean
 from typing import Dict, List, Optional, Sequence
 
 import pytest
-
 from conftest import run_tool
 
 # family: (demo config, real-data config, metric key);

@@ -10,7 +10,8 @@ from td_plugins.models.layers import ANAR
 
 def test_identity_start_is_a_constant_half_mask():
     anar = ANAR(64, depth=3, zero_init_last=True).eval()
-    assert anar.last.weight.abs().sum() == 0 and anar.last.bias.abs().sum() == 0
+    assert anar.last.weight.abs().sum() == 0
+    assert anar.last.bias.abs().sum() == 0
     with torch.no_grad():
         g = anar(torch.rand(2, 64, 8, 8))
     torch.testing.assert_close(g, torch.full_like(g, 0.5))

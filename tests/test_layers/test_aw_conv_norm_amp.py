@@ -15,8 +15,11 @@ import pytest
 import torch
 import torch.nn as nn
 
-from td_plugins.models.layers.aw_conv import (AW_NORMS, AWConv2d,
-                                              build_attn_norm)
+from td_plugins.models.layers.aw_conv import (
+    AW_NORMS,
+    AWConv2d,
+    build_attn_norm,
+)
 
 GN1 = dict(type='GN', num_groups=1)
 

@@ -6,8 +6,13 @@ import torch
 import torch.nn as nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from td_plugins.models.layers import (FlowBasicBlock, FlowBottleneck, FlowFn,
-                                      MultiFlowBatchNorm2d, run_flow)
+from td_plugins.models.layers import (
+    FlowBasicBlock,
+    FlowBottleneck,
+    FlowFn,
+    MultiFlowBatchNorm2d,
+    run_flow,
+)
 
 
 class _Log(nn.Module):

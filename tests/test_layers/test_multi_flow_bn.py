@@ -3,9 +3,11 @@ import pytest
 import torch
 import torch.nn as nn
 
-from td_plugins.models.layers import (MultiFlowBatchNorm2d,
-                                      MultiFlowBatchNorm3d,
-                                      SyncMultiFlowBatchNorm)
+from td_plugins.models.layers import (
+    MultiFlowBatchNorm2d,
+    MultiFlowBatchNorm3d,
+    SyncMultiFlowBatchNorm,
+)
 
 
 def test_each_flow_keeps_its_own_running_statistics():
@@ -162,6 +164,7 @@ def test_sync_form_without_a_process_group_is_multi_flow_bn():
 
 def test_builds_the_sync_form_by_name():
     from mmcv.cnn import build_norm_layer
+
     import td_plugins  # noqa: F401 (registers the names)
     name, layer = build_norm_layer(
         dict(type='td_plugins.SyncMFBN', num_flows=2), 8, postfix=2)

@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from td_plugins.models.layers import sincos_position_encoding
-from td_plugins.models.layers.tnet_positional_encoding import sincos_frequencies
+from td_plugins.models.layers.tnet_positional_encoding import (
+    sincos_frequencies,
+)
 
 
 def _numpy_reference(pos, dim, min_inv=1.0, max_inv=100.0):

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from td_plugins.models.layers import MultiFlowBatchNorm2d, R2DNS
+from td_plugins.models.layers import R2DNS, MultiFlowBatchNorm2d
 
 
 class _Stage(nn.Module):

@@ -10,20 +10,28 @@ import torch.nn.functional as F
 
 from td_plugins.models.backbones import TDAMResNet
 from td_plugins.models.layers import TDAMSteps
-from td_plugins.models.layers.tdam_steps import (FEEDBACK_DISTANCES,
-                                                 check_steps,
-                                                 check_tdam_args)
+from td_plugins.models.layers.tdam_steps import (
+    FEEDBACK_DISTANCES,
+    check_steps,
+    check_tdam_args,
+)
 
 mmaction = pytest.importorskip('mmaction')
 mmpretrain = pytest.importorskip('mmpretrain')
 from td_plugins.models.backbones.tdam_convnext import (  # noqa: E402
-    TDAMConvNeXt, TDConvNeXtBlock)
+    TDAMConvNeXt,
+    TDConvNeXtBlock,
+)
 from td_plugins.models.backbones.tdam_mobilenet_v3 import (  # noqa: E402
-    TDAMMobileNetV3, TDInvertedResidual)
+    TDAMMobileNetV3,
+    TDInvertedResidual,
+)
 from td_plugins.models.backbones.tdam_resnet3d import (  # noqa: E402
-    TDAMResNet3d, TDBasicBlock3d, TDBottleneck3d)
-from td_plugins.models.layers.tdam_blocks import (  # noqa: E402
-    TDBasicBlock, TDBottleneck)
+    TDAMResNet3d,
+    TDBasicBlock3d,
+    TDBottleneck3d,
+)
+from td_plugins.models.layers.tdam_blocks import TDBasicBlock, TDBottleneck  # noqa: E402
 
 CONVNEXT_ARCH = dict(depths=[1, 1, 2, 1], channels=[16, 32, 64, 128])
 Layer = Callable[[torch.Tensor, int], torch.Tensor]

@@ -4,9 +4,16 @@ import torch
 import torch.nn.functional as F
 
 from td_plugins.models.layers.tnet_grid import (
-    check_levels, child_positions, child_regions, crop_regions,
-    grid_geometry, level_geometries, resize_to, root_regions,
-    select_locations)
+    check_levels,
+    child_positions,
+    child_regions,
+    crop_regions,
+    grid_geometry,
+    level_geometries,
+    resize_to,
+    root_regions,
+    select_locations,
+)
 
 
 @pytest.mark.parametrize('size,n,overlap,patch,stride,before,after', [

@@ -4,8 +4,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from td_plugins.models.layers import (TNetPositionalModule,
-                                      sincos_position_encoding)
+from td_plugins.models.layers import (
+    TNetPositionalModule,
+    sincos_position_encoding,
+)
 
 
 def _n(m):

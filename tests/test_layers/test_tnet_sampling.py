@@ -8,8 +8,10 @@ import pytest
 import torch
 
 from td_plugins.models.classifiers import TNet
-from td_plugins.models.layers.tnet_grid import (sample_without_replacement,
-                                                sequential_log_probs)
+from td_plugins.models.layers.tnet_grid import (
+    sample_without_replacement,
+    sequential_log_probs,
+)
 
 P = (0.1, 0.2, 0.3, 0.4)
 

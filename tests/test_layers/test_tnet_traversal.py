@@ -4,9 +4,11 @@ import pytest
 import torch
 import torch.nn as nn
 
-from td_plugins.models.layers.tnet_traversal import (grid_and_feature,
-                                                     probe_shapes,
-                                                     traverse_levels)
+from td_plugins.models.layers.tnet_traversal import (
+    grid_and_feature,
+    probe_shapes,
+    traverse_levels,
+)
 
 
 def _net() -> nn.Module:

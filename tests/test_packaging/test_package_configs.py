@@ -7,8 +7,10 @@ from mmengine.config import Config
 from mmengine.config.utils import MODULE2PACKAGE
 
 import td_plugins  # noqa: F401  (installs the resolver)
-from td_plugins.utils.package_configs import (install_package_configs,
-                                              package_config_path)
+from td_plugins.utils.package_configs import (
+    install_package_configs,
+    package_config_path,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = 'tdaf/demo/fcos_tdaf-r18_demo.py'

@@ -2,9 +2,8 @@
 outside the ground-truth boxes, which `make demo` reports per flow."""
 import pytest
 import torch
-from mmengine.config import Config
-
 from conftest import REPO, load_script
+from mmengine.config import Config
 
 tool = load_script('tools/analysis_tools/anar_contrast.py')
 CONFIG = REPO / 'configs' / 'tdaf' / 'demo' / 'fcos_tdaf-r18_demo.py'

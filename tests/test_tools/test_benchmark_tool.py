@@ -7,7 +7,6 @@ the tool builds the right models, runs them and reports sane values.
 import re
 
 import pytest
-
 from conftest import REPO, load_script, run_tool
 
 bench = load_script('tools/analysis_tools/benchmark.py')

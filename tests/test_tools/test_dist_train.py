@@ -4,11 +4,10 @@ import re
 import sys
 
 import pytest
-
 from conftest import run_tool
 from ddp_equivalence import free_port
-from td_plugins.utils import safe_torch_load
 
+from td_plugins.utils import safe_torch_load
 
 CONFIG = 'configs/baselines/demo/resnet50_demo.py'
 

@@ -3,7 +3,6 @@ ground truth (left) beside the predictions (right)."""
 import mmcv
 import numpy as np
 import torch
-
 from conftest import REPO, load_script
 
 tool = load_script('tools/visualization/draw_detections.py')

@@ -6,9 +6,9 @@ import json
 
 import pytest
 import torch
+from conftest import REPO, load_script, run_tool
 from torch import nn
 
-from conftest import REPO, load_script, run_tool
 from td_plugins.utils.dummy_inputs import config_complexity, parse_shape
 from td_plugins.utils.flops import count_complexity
 

@@ -15,8 +15,9 @@ _spec.loader.exec_module(gpu_table)
 
 def test_docs_table_is_the_tools_output():
     doc = (REPO / 'docs' / 'training.md').read_text()
-    body = re.search(r'<!-- gpu_table:begin -->\n(.*?)\n<!-- gpu_table:end -->',
-                     doc, re.S).group(1)
+    body = re.search(
+        r'<!-- gpu_table:begin -->\n(.*?)\n<!-- gpu_table:end -->', doc,
+        re.S).group(1)
     assert body == gpu_table.table(REPO / 'configs')
 
 

@@ -12,6 +12,7 @@ import torchvision
 pytest.importorskip('mmaction')
 
 from conftest import load_script, run_tool  # noqa: E402
+
 from td_plugins.models.backbones import TDAFResNet, TDAMResNet  # noqa: E402
 from td_plugins.utils import safe_torch_load  # noqa: E402
 
@@ -189,6 +190,7 @@ def test_cli_with_a_config_and_an_mmpretrain_layout(tmp_path):
     ckpt = safe_torch_load(str(dst))
     assert ckpt['meta']['report'] == report
     from mmengine.config import Config
+
     from td_plugins.models.backbones import TDAFResNet3d
     cfg = dict(Config.fromfile(config).model.backbone)
     cfg.pop('type')

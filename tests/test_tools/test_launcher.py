@@ -1,4 +1,4 @@
-"""td_plugins.utils.launcher: the one train/test launcher for four codebases."""
+"""td_plugins.utils.launcher: one train/test launcher for four codebases."""
 import pytest
 
 from td_plugins.utils import launcher as L

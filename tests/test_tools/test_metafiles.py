@@ -5,9 +5,8 @@ import functools
 
 import pytest
 import yaml
-from mmengine.config import Config
-
 from conftest import REPO, load_script
+from mmengine.config import Config
 
 METHODS = ('tdam', 'tdaf', 'aw', 'tnet')
 

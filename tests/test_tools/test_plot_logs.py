@@ -5,9 +5,8 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import load_script
+from PIL import Image
 
 plot_logs = load_script('tools/analysis_tools/plot_logs.py')
 

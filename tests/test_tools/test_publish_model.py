@@ -7,9 +7,8 @@ import re
 
 import pytest
 import torch
-from torch import nn
-
 from conftest import load_script
+from torch import nn
 
 publish = load_script('tools/model_converters/publish_model.py')
 

@@ -6,8 +6,8 @@ import re
 import pytest
 import torch
 import torchvision
-
 from conftest import load_script, run_tool
+
 from td_plugins.utils import safe_torch_load
 
 TOOL = 'tools/model_converters/resnet_to_td.py'

@@ -2,7 +2,6 @@
 import cv2
 import pytest
 import torch
-
 from conftest import REPO, load_script, run_tool
 
 CONFIG = 'configs/tdaf/demo/fcos_tdaf-r18_demo.py'
@@ -11,9 +10,9 @@ CONFIG = 'configs/tdaf/demo/fcos_tdaf-r18_demo.py'
 def test_picture_has_one_row_per_image_and_a_tile_per_mask(demo_data,
                                                           tmp_path):
     pytest.importorskip('mmdet')
+    from mmdet.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
-    from mmdet.registry import MODELS
     init_default_scope('mmdet')
     cfg = Config.fromfile(REPO / CONFIG)
     cfg.model.backbone.zero_init_anar = False  # masks that vary

@@ -6,11 +6,12 @@ key names (spec section 1.3 / 1.5), independent of td_plugins' modules.
 """
 import torch
 import torch.nn.functional as F
-
 from conftest import load_script, run_tool
+
 from td_plugins.models.backbones import TDAMResNet
 
-converter = load_script('tools/model_converters/tdam_official_to_td_plugins.py')
+converter = load_script(
+    'tools/model_converters/tdam_official_to_td_plugins.py')
 
 
 def _bn(sd, name, x):
@@ -41,9 +42,13 @@ def _basic_block(sd, b, x, stride, td_m):
     if f'{b}.downsample.0.weight' in sd:
         short = _bn(sd, f'{b}.downsample.1',
                     F.conv2d(x, sd[f'{b}.downsample.0.weight'], stride=stride))
-    conv1 = lambda z: F.conv2d(z, sd[f'{b}.conv1.weight'], stride=stride,
-                               padding=1)
-    conv2 = lambda z: F.conv2d(z, sd[f'{b}.conv2.weight'], padding=1)
+    def conv1(z):
+        return F.conv2d(z, sd[f'{b}.conv1.weight'], stride=stride,
+                        padding=1)
+
+    def conv2(z):
+        return F.conv2d(z, sd[f'{b}.conv2.weight'], padding=1)
+
     out1 = F.relu(_bn(sd, f'{b}.bn1', conv1(x)))
     top = _bn(sd, f'{b}.bn2', conv2(out1))
     if td_m == 2:  # bottom = block input; conv1 -> bn1_1 -> relu -> conv2

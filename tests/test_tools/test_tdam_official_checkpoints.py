@@ -31,8 +31,8 @@ from typing import Callable, Dict, List, Optional
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import load_script, run_tool
+
 from td_plugins.models.backbones import TDAMResNet
 
 converter = load_script(

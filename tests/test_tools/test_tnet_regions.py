@@ -2,7 +2,6 @@
 import cv2
 import numpy as np
 import torch
-
 from conftest import REPO, load_script, run_tool
 
 CONFIG = 'configs/tnet/demo/tnet-bagnet_cls_demo.py'
@@ -24,6 +23,7 @@ def test_picture_decodes_has_the_image_size_and_shows_regions(demo_data,
                                                               tmp_path):
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
+
     from td_plugins.registry import MODELS
     init_default_scope('mmpretrain')
     torch.manual_seed(0)

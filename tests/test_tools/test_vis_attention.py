@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import REPO, load_script, run_tool
 from PIL import Image
 
 import td_plugins.visualization as vis
-from conftest import REPO, load_script, run_tool
 
 TOOL = 'tools/visualization/vis_attention.py'
 SHAPE = (96, 128)
@@ -33,8 +33,9 @@ def image(demo_data):
 
 
 def _options(*pairs: str) -> dict:
-    from mmengine.config import DictAction
     import argparse
+
+    from mmengine.config import DictAction
     parser = argparse.ArgumentParser()
     parser.add_argument('--o', nargs='+', action=DictAction)
     return parser.parse_args(['--o', *pairs]).o
@@ -70,9 +71,9 @@ def test_cli_tdaf_detector_loads_the_checkpoint(tool, image, tmp_path):
     """The demo's case: FCOS TDAF-R18 (3 flows: 2 + 2 + 1 ANAR masks), the
     image's own size. The config zero-inits the ANARs (constant masks), so
     varying masks show that the checkpoint's weights were loaded."""
+    from mmdet.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
-    from mmdet.registry import MODELS
     config = 'configs/tdaf/demo/fcos_tdaf-r18_demo.py'
     init_default_scope('mmdet')
     cfg = Config.fromfile(REPO / config)

@@ -23,9 +23,9 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import REPO, load_script
 
 import td_plugins.visualization as vis
-from conftest import REPO, load_script
 
 TOOL = 'tools/visualization/vis_attention.py'
 SHAPE = (64, 128)  # H, W: not square (a swapped map shows), even maps

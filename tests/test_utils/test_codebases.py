@@ -1,5 +1,6 @@
-"""td_plugins.utils.codebases: a codebase module is imported when its codebase
-is installed; otherwise its names build to an ImportError naming the package."""
+"""td_plugins.utils.codebases: a codebase module is imported when its
+codebase is installed; otherwise its names build to an ImportError naming
+the package."""
 import pytest
 from mmengine.registry import Registry
 

@@ -1,4 +1,4 @@
-"""Weights-only loading of mmengine checkpoints, and refusal of planted code."""
+"""Weights-only loading of mmengine checkpoints; planted code is refused."""
 import builtins
 import pickle
 
@@ -12,8 +12,11 @@ from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint, load_checkpoint
 
 import td_plugins  # noqa: F401  (installs the loader)
-from td_plugins.utils import (install_checkpoint_loader,
-                              mmengine_safe_globals, safe_torch_load)
+from td_plugins.utils import (
+    install_checkpoint_loader,
+    mmengine_safe_globals,
+    safe_torch_load,
+)
 
 
 class _Planted:

@@ -5,9 +5,11 @@ import torch.nn as nn
 
 import td_plugins  # noqa: F401 (installs the conversion hooks)
 from td_plugins.models.backbones import TDAFResNet
-from td_plugins.models.layers import (MultiFlowBatchNorm,
-                                      MultiFlowBatchNorm2d,
-                                      SyncMultiFlowBatchNorm)
+from td_plugins.models.layers import (
+    MultiFlowBatchNorm,
+    MultiFlowBatchNorm2d,
+    SyncMultiFlowBatchNorm,
+)
 
 
 def _model():

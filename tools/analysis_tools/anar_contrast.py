@@ -74,9 +74,10 @@ def measure(cfg: Config, checkpoint: Optional[str] = None,
             max_images: Optional[int] = None) -> Dict[str, object]:
     """Per ``(stage, flow)``: the mean ANAR mask inside and outside the
     ground-truth boxes, pixel-weighted over the val images."""
-    import td_plugins  # noqa: F401  (safe checkpoint loading, registry)
     from mmengine.registry import DefaultScope
     from mmengine.runner import Runner, load_checkpoint
+
+    import td_plugins  # noqa: F401  (safe checkpoint loading, registry)
     cfg = cfg.copy()
     cfg.work_dir = cfg.get('work_dir') or '/tmp/anar_contrast'
     scope = cfg.get('default_scope', 'mmdet')

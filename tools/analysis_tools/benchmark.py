@@ -64,9 +64,14 @@ from torch import nn
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
-from benchmarks.harness import (Case, Result, allocator_note,  # noqa: E402
-                                emit_report, reexec_with_fixed_malloc,
-                                run_cases)
+from benchmarks.harness import (  # noqa: E402
+    Case,
+    Result,
+    allocator_note,
+    emit_report,
+    reexec_with_fixed_malloc,
+    run_cases,
+)
 
 __all__ = ['build_model', 'strip_pretrained', 'make_case', 'benchmark',
            'gmacs', 'to_table', 'parse_args', 'main']
@@ -143,8 +148,7 @@ def _kind(model: nn.Module) -> str:
     except ImportError:
         pass
     try:
-        from mmaction.models.recognizers import (BaseRecognizer,
-                                                 Recognizer3D)
+        from mmaction.models.recognizers import BaseRecognizer, Recognizer3D
         if isinstance(model, Recognizer3D):
             return 'recognizer3d'
         if isinstance(model, BaseRecognizer):

@@ -79,8 +79,11 @@ def build_model(config: str, checkpoint: Optional[str] = None,
     from mmengine.logging import MMLogger
     from mmengine.runner.checkpoint import load_state_dict
 
-    from td_plugins.utils import (build_from_config, load_config,
-                                  safe_torch_load)
+    from td_plugins.utils import (
+        build_from_config,
+        load_config,
+        safe_torch_load,
+    )
     # init_weights and load_checkpoint report every tensor at INFO level.
     MMLogger.get_instance('td_plugins_export_onnx', log_level='WARNING')
     model = build_from_config(load_config(config, cfg_options),

@@ -208,9 +208,9 @@ def main() -> None:
         print(f'  {"flow":<6}{"untrained":>22}{"trained":>22}')
         for flow, a in contrast_after.items():
             b = contrast_before[flow]
-            print(f'  {flow:<6}'
-                  f'{b["inside"]:>8.3f} {b["outside"]:.3f} {b["contrast"]:+.3f}'
-                  f'{a["inside"]:>8.3f} {a["outside"]:.3f} {a["contrast"]:+.3f}')
+            print(f'  {flow:<6}' + ''.join(
+                f'{r["inside"]:>8.3f} {r["outside"]:.3f} {r["contrast"]:+.3f}'
+                for r in (b, a)))
     print(f'[demo] checkpoint: {last}')
     if picture:
         print(f'[demo] attention maps: {picture}')

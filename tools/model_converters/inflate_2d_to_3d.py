@@ -59,9 +59,14 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from resnet_to_td import (ConversionReport, infer_depth,  # noqa: E402
-                          load_source, save_converted, to_torchvision_keys,
-                          detect_format)
+from resnet_to_td import (  # noqa: E402
+    ConversionReport,
+    detect_format,
+    infer_depth,
+    load_source,
+    save_converted,
+    to_torchvision_keys,
+)
 
 __all__ = ['TARGETS', 'build_3d', 'infer_2d_args', 'inflate', 'main']
 
@@ -312,8 +317,9 @@ def main(argv: Optional[Sequence[str]] = None) -> ConversionReport:
     parser.add_argument('--verbose', action='store_true')
     parser.add_argument('--report-json', default=None)
     args = parser.parse_args(argv)
-    import td_plugins  # noqa: F401 (safe checkpoint loader, registry)
     from mmengine.logging import MMLogger
+
+    import td_plugins  # noqa: F401 (safe checkpoint loader, registry)
     # mmaction's inflation logs every loaded file and tensor at INFO.
     MMLogger.get_instance('td_plugins_inflate', log_level='WARNING')
     target, backbone = args.target, {}

@@ -211,6 +211,7 @@ def _plain_resnet_keys(depth: int) -> set:
     """State-dict keys of torchvision's ResNet-depth without ``fc`` (built
     on the meta device: names only)."""
     from torchvision.models import resnet as tv
+
     from td_plugins.models.backbones.resnet_common import RESNET_ARCH
     block, layers = RESNET_ARCH[depth]
     with torch.device('meta'):

@@ -24,8 +24,11 @@ import cv2
 import numpy as np
 
 # importing td_plugins also makes checkpoints load weights-only
-from td_plugins.visualization.tnet import (LEVEL_COLOURS, draw_regions,
-                                           level_colour)
+from td_plugins.visualization.tnet import (
+    LEVEL_COLOURS,
+    draw_regions,
+    level_colour,
+)
 
 __all__ = ['LEVEL_COLOURS', 'build_model', 'draw_regions', 'level_colour',
            'tnet_regions']

@@ -26,8 +26,13 @@ import cv2
 import numpy as np
 import torch.nn as nn
 
-from td_plugins.visualization import (attention_panels, detect_methods,
-                                      panel_row, prepare_input, stack_rows)
+from td_plugins.visualization import (
+    attention_panels,
+    detect_methods,
+    panel_row,
+    prepare_input,
+    stack_rows,
+)
 
 
 def build_model(config: str, checkpoint: Optional[str] = None,

@@ -1,6 +1,6 @@
-# The Faster R-CNN demo recipe on real images: ../shared/data/coco_mini (80 train +
-# 79 val COCO 2017 images, the 80 COCO classes). Used by the integration
-# tests when ../shared exists; run from the repository root.
+# The Faster R-CNN demo recipe on real images: ../shared/data/coco_mini
+# (80 train + 79 val COCO 2017 images, the 80 COCO classes). Used by the
+# integration tests when ../shared exists; run from the repository root.
 _base_ = '../demo/faster-rcnn_r50_fpn_demo.py'
 
 data_root = '../shared/data/coco_mini/'

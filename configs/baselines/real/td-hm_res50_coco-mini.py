@@ -6,7 +6,8 @@ _base_ = '../demo/td-hm_res50_demo.py'
 
 data_root = '../shared/data/coco_mini/'
 train_dataloader = dict(dataset=dict(
-    data_root=data_root, ann_file='annotations/person_keypoints_train2017.json',
+    data_root=data_root,
+    ann_file='annotations/person_keypoints_train2017.json',
     data_prefix=dict(img='train2017/')))
 val_dataloader = dict(dataset=dict(
     data_root=data_root, ann_file='annotations/person_keypoints_val2017.json',

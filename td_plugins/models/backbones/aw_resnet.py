@@ -18,9 +18,13 @@ from torchvision.models import resnet as tv
 from ...registry import MODELS
 from ..layers import CBAM, AWConv2d, SqueezeExcitation
 from ..layers.aw_conv import AttnNormCfg, check_attn_norm_cfg
-from .resnet_common import (RESNET_ARCH, BlockFactory,
-                            TorchvisionStagesMixin, check_stage_args,
-                            check_stage_indices)
+from .resnet_common import (
+    RESNET_ARCH,
+    BlockFactory,
+    TorchvisionStagesMixin,
+    check_stage_args,
+    check_stage_indices,
+)
 
 __all__ = ['AWBottleneck', 'AWResNet', 'AW_ATTENTIONS']
 

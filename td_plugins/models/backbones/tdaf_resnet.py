@@ -8,10 +8,18 @@ import torch
 from mmengine.model import BaseModule
 
 from ...registry import MODELS
-from .resnet_common import (RESNET_ARCH, TorchvisionStagesMixin,
-                            check_stage_args)
-from ..layers import (FlowBasicBlock, FlowBottleneck, MultiFlowBatchNorm2d,
-                      R2DNS, check_r2dns_args)
+from ..layers import (
+    R2DNS,
+    FlowBasicBlock,
+    FlowBottleneck,
+    MultiFlowBatchNorm2d,
+    check_r2dns_args,
+)
+from .resnet_common import (
+    RESNET_ARCH,
+    TorchvisionStagesMixin,
+    check_stage_args,
+)
 
 _FLOW_BLOCKS = {'BasicBlock': FlowBasicBlock, 'Bottleneck': FlowBottleneck}
 

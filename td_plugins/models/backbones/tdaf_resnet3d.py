@@ -13,13 +13,16 @@ from typing import Any, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
-from mmaction.models.backbones.resnet3d import (BasicBlock3d, Bottleneck3d,
-                                                ResNet3d)
+from mmaction.models.backbones.resnet3d import (
+    BasicBlock3d,
+    Bottleneck3d,
+    ResNet3d,
+)
 from mmcv.cnn import ConvModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...registry import MODELS
-from ..layers import FlowFn, R2DNS, check_r2dns_args, run_flow
+from ..layers import R2DNS, FlowFn, check_r2dns_args, run_flow
 from ..layers.checkpoint import checkpoint_keep_stats
 
 __all__ = ['FlowBasicBlock3d', 'FlowBottleneck3d', 'TDAFResNet3d']

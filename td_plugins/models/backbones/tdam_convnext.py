@@ -16,8 +16,12 @@ from mmpretrain.models.backbones.convnext import ConvNeXt, ConvNeXtBlock
 
 from ...registry import MODELS
 from ..layers.tdam_blocks import KeepStatsCheckpointMixin
-from ..layers.tdam_steps import (TDAMSteps, TDAMStepsBackbone,
-                                 check_tdam_args, run_to_step)
+from ..layers.tdam_steps import (
+    TDAMSteps,
+    TDAMStepsBackbone,
+    check_tdam_args,
+    run_to_step,
+)
 
 __all__ = ['KeepStatsConvNeXtBlock', 'TDAMConvNeXt', 'TDConvNeXtBlock']
 

@@ -19,8 +19,12 @@ from mmpretrain.models.utils import InvertedResidual
 
 from ...registry import MODELS
 from ..layers.tdam_blocks import KeepStatsCheckpointMixin
-from ..layers.tdam_steps import (TDAMSteps, TDAMStepsBackbone,
-                                 check_tdam_args, same_pairs)
+from ..layers.tdam_steps import (
+    TDAMSteps,
+    TDAMStepsBackbone,
+    check_tdam_args,
+    same_pairs,
+)
 
 __all__ = ['KeepStatsInvertedResidual', 'TDAMMobileNetV3',
            'TDInvertedResidual', 'se_layers']

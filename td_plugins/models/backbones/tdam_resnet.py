@@ -20,12 +20,20 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 
 from ...registry import MODELS
-from .resnet_common import (RESNET_ARCH, BlockFactory,
-                            TorchvisionStagesMixin, check_stage_args,
-                            check_stage_indices)
 from ..layers import TDBasicBlock, TDBottleneck
-from ..layers.tdam_steps import (TDAMStepsBackbone, check_tdam_args,
-                                 run_to_step, same_pairs)
+from ..layers.tdam_steps import (
+    TDAMStepsBackbone,
+    check_tdam_args,
+    run_to_step,
+    same_pairs,
+)
+from .resnet_common import (
+    RESNET_ARCH,
+    BlockFactory,
+    TorchvisionStagesMixin,
+    check_stage_args,
+    check_stage_indices,
+)
 
 __all__ = ['TDAMResNet', 'default_td_blocks']
 

@@ -13,8 +13,11 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-from mmaction.models.backbones.resnet3d import (BasicBlock3d, Bottleneck3d,
-                                                ResNet3d)
+from mmaction.models.backbones.resnet3d import (
+    BasicBlock3d,
+    Bottleneck3d,
+    ResNet3d,
+)
 from mmcv.cnn import build_norm_layer
 from mmengine.logging import MMLogger
 from mmengine.model.weight_init import kaiming_init
@@ -22,8 +25,13 @@ from mmengine.runner.checkpoint import _load_checkpoint
 
 from ...registry import MODELS
 from ..layers.tdam_blocks import KeepStatsCheckpointMixin
-from ..layers.tdam_steps import (TDAMSteps, TDAMStepsBackbone,
-                                 check_tdam_args, run_to_step, same_pairs)
+from ..layers.tdam_steps import (
+    TDAMSteps,
+    TDAMStepsBackbone,
+    check_tdam_args,
+    run_to_step,
+    same_pairs,
+)
 from .resnet_common import RESNET_ARCH, BlockFactory
 from .tdam_resnet import default_td_blocks
 

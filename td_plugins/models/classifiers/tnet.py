@@ -21,14 +21,24 @@ from mmpretrain.structures import DataSample
 
 from ...registry import MODELS
 from ..layers.tnet_feature_weighting import FeatureWeighting
+from ..layers.tnet_grid import (
+    _is_int,
+    check_grid_args,
+    check_levels,
+    check_selection,
+    level_geometries,
+)
 from ..layers.tnet_keras_init import glorot_normal_, variance_scaling_
-from ..layers.tnet_grid import (_is_int, check_grid_args, check_levels,
-                                check_selection, level_geometries)
 from ..layers.tnet_location import TNET_LOCATION_VARIANTS, TNetLocationModule
-from ..layers.tnet_positional import (TNET_POSITIONAL_VARIANTS,
-                                      TNetPositionalModule)
-from ..layers.tnet_traversal import (grid_and_feature, probe_shapes,
-                                     traverse_levels)
+from ..layers.tnet_positional import (
+    TNET_POSITIONAL_VARIANTS,
+    TNetPositionalModule,
+)
+from ..layers.tnet_traversal import (
+    grid_and_feature,
+    probe_shapes,
+    traverse_levels,
+)
 from ..losses.tnet_loss import TNetLoss
 
 __all__ = ['TNet', 'check_tnet_args', 'parameter_counts']

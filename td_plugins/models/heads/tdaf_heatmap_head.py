@@ -17,7 +17,7 @@ from torch import Tensor
 
 from ...registry import MODELS
 from ..backbones.tdaf_resnet import loads_checkpoint
-from ..layers import MultiFlowBatchNorm2d, R2DNS, check_r2dns_args
+from ..layers import R2DNS, MultiFlowBatchNorm2d, check_r2dns_args
 
 __all__ = ['TDAFHeatmapHead']
 

@@ -348,8 +348,8 @@ def select_locations(probs: torch.Tensor, k: int, mode: str = 'topk',
         probs (Tensor): ``[K, n*n]`` probabilities (rows sum to 1).
         k (int): Cells per row, ``1 <= k <= n*n``.
         mode (str): ``'topk'``, deterministic, the official code
-            (docs/tnet.md) or ``'sample'``, sampling without replacement from the
-            categorical distribution, the paper (section 3.1; see
+            (docs/tnet.md) or ``'sample'``, sampling without replacement from
+            the categorical distribution, the paper (section 3.1; see
             :func:`sample_without_replacement`). Defaults to ``'topk'``.
         generator (torch.Generator, optional): RNG for ``'sample'``.
 

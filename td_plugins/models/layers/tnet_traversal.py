@@ -15,10 +15,17 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 
-from .tnet_grid import (child_positions, child_regions, crop_regions,
-                        level_geometries, resize_to, root_regions,
-                        sample_without_replacement, select_locations,
-                        sequential_log_probs)
+from .tnet_grid import (
+    child_positions,
+    child_regions,
+    crop_regions,
+    level_geometries,
+    resize_to,
+    root_regions,
+    sample_without_replacement,
+    select_locations,
+    sequential_log_probs,
+)
 
 __all__ = ['LOG_EPS', 'grid_and_feature', 'probe_shapes', 'select_cells',
            'traverse_levels']

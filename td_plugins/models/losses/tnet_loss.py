@@ -114,7 +114,8 @@ class TNetLoss(nn.Module):
 
     @staticmethod
     def _reward(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """R: top-1 correctness, or the soft target's mass on the prediction."""
+        """R: top-1 correctness, or the soft target's mass on the
+        prediction."""
         pred = logits.detach().argmax(dim=1)
         if labels.dim() == 2:
             return labels.gather(1, pred[:, None]).squeeze(1).to(logits.dtype)
@@ -128,12 +129,12 @@ class TNetLoss(nn.Module):
         Args:
             logits (Tensor): ``[B, C]`` logits of the pooled feature.
             labels (Tensor): ``[B]`` class indices or ``[B, C]`` soft targets.
-            feature_logits (Tensor): ``[B, N, C]`` logits of each feature, level
-                by level, the whole image first.
-            log_probs (Tensor): ``[B, N - 1]`` log-probability of the location of
-                each attended feature.
-            level_counts (Sequence[int]): Features per image at each level, e.g.
-                ``(1, 3)``; they sum to N.
+            feature_logits (Tensor): ``[B, N, C]`` logits of each feature,
+                level by level, the whole image first.
+            log_probs (Tensor): ``[B, N - 1]`` log-probability of the
+                location of each attended feature.
+            level_counts (Sequence[int]): Features per image at each level,
+                e.g. ``(1, 3)``; they sum to N.
 
         Returns:
             dict[str, Tensor]: ``loss_*`` terms, ``baseline`` (b used) and

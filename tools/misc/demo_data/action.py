@@ -17,9 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import (SHAPES, SPLITS, Params, draw_shape, item_rng,
-                     random_colour, random_shape_polygon, textured_background,
-                     write_lines, write_video)
+from .common import (
+    SHAPES,
+    SPLITS,
+    Params,
+    draw_shape,
+    item_rng,
+    random_colour,
+    random_shape_polygon,
+    textured_background,
+    write_lines,
+    write_video,
+)
 
 ACTION_IMAGE_SIZE = 64
 ACTION_NUM_FRAMES = 32

@@ -14,9 +14,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import (SPLITS, Params, draw_shape, item_rng, place_randomly,
-                     random_colour, random_shape_polygon, textured_background,
-                     write_image, write_lines)
+from .common import (
+    SPLITS,
+    Params,
+    draw_shape,
+    item_rng,
+    place_randomly,
+    random_colour,
+    random_shape_polygon,
+    textured_background,
+    write_image,
+    write_lines,
+)
 
 CLS_IMAGE_SIZE = 64
 CLS_TRAIN_PER_CLASS = 40

@@ -17,9 +17,20 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import (SPLITS, Params, build_coco_split, coco_json, draw_shape,
-                     overlaps, place_randomly, polygon_bbox, random_colour,
-                     random_shape_polygon, textured_background, write_json)
+from .common import (
+    SPLITS,
+    Params,
+    build_coco_split,
+    coco_json,
+    draw_shape,
+    overlaps,
+    place_randomly,
+    polygon_bbox,
+    random_colour,
+    random_shape_polygon,
+    textured_background,
+    write_json,
+)
 
 DET_IMAGE_SIZE = 160
 DET_NUM_TRAIN = 128

@@ -21,10 +21,22 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .common import (BLACK, SHIFT, SPLITS, WHITE, Params, build_coco_split,
-                     coco_json, draw_dot, fixed_point, overlaps,
-                     place_randomly, random_colour, textured_background,
-                     write_json)
+from .common import (
+    BLACK,
+    SHIFT,
+    SPLITS,
+    WHITE,
+    Params,
+    build_coco_split,
+    coco_json,
+    draw_dot,
+    fixed_point,
+    overlaps,
+    place_randomly,
+    random_colour,
+    textured_background,
+    write_json,
+)
 
 KPT_IMAGE_SIZE = 192
 KPT_NUM_TRAIN = 96
