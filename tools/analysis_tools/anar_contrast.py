@@ -16,7 +16,6 @@ Usage: python tools/analysis_tools/anar_contrast.py CONFIG [--checkpoint CKPT]
        [--out contrast.json] [--max-images N] [--cfg-options k=v ...]
 """
 import argparse
-import functools
 import json
 import sys
 from pathlib import Path
@@ -26,19 +25,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import Config, DictAction
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-@functools.lru_cache(maxsize=None)
-def _tdaf_attention():
-    """tools/visualization/tdaf_attention.py, whose ``recorded_masks`` gives
-    ``(stage, flow, mask)`` of an R2DNS's last forward, 1-based."""
-    import importlib.util
-    path = REPO / 'tools' / 'visualization' / 'tdaf_attention.py'
-    spec = importlib.util.spec_from_file_location('tdaf_attention', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from td_plugins.visualization import recorded_masks
 
 
 def _r2dns_modules(model: torch.nn.Module) -> List[torch.nn.Module]:
@@ -104,7 +91,7 @@ def measure(cfg: Config, checkpoint: Optional[str] = None,
         boxes = [box_mask(s.gt_instances.bboxes, h, w, s.img_shape)
                  for s in samples]
         for m in modules:
-            for stage, flow, g in _tdaf_attention().recorded_masks(m):
+            for stage, flow, g in recorded_masks(m):
                 g = F.interpolate(g.float(), size=(h, w), mode='bilinear',
                                   align_corners=False)
                 accumulate(sums.setdefault((stage, flow), [0.0] * 4), g,
