@@ -1,45 +1,10 @@
 """AW-convolution: a convolution whose weights carry per-sample attention.
 
 Zhu, Hofstee, Lee and Al-Ars, "An Attention Module for Convolutional Neural
-Networks" (ICANN 2021), section 3: attention maps ``A`` shaped like the
-weights ``K`` (eq. 4), attentional weights ``AK = K + A * K`` (eq. 6) and the
-output ``O = Conv(I, AK)`` per sample (eq. 5). The attention branch (eqs. 7-8,
-Fig. 1b) as docs/aw.md reads it, with the paper's
-setting r_C1 = C1, r_C2 = r_hw = 1, r = 16:
-
-* ``A0 = AdaptiveAvgPool(I)`` to the kernel's spatial size (h, w);
-* ``A1 = ReLU(BN(Pointconv1(A0)))``, 1x1, C_in -> C_out / r, no bias;
-* ``A2 = Sigmoid(BN(Pointconv2(A1)))``, 1x1, C_out / r -> C_out, no bias;
-  "We add Batch Normalization and Relu layers after Pointconv1, while adding
-  Batch Normalization and Sigmoid layers after Pointconv2" (after eq. 7).
-  ``attn_norm_cfg`` chooses that norm: ``'BN'`` (the paper), ``'SyncBN'``,
-  ``'GN'`` (per sample, for detection's few images per GPU; ``docs/aw.md``)
-  or None (no norm, biased pointconvs);
-* ``A = Expand(A2)`` over the input channels: one map per (output channel,
-  kernel tap), shared by every input channel.
-
-Because the attention does not depend on the input channel, the output splits
-by kernel tap t = (i, j):
-``O[n, o] = sum_t (1 + A2[n, o, t]) * P_t[n, o]`` with ``P_t`` the plain
-convolution of the input with the single tap ``K[:, :, i, j]``. The module
-can compute that (``impl='taps'``; a 1x1 kernel is then just a per-sample,
-per-output-channel scale of the plain convolution) without ever forming the
-per-sample kernels ``AK``. ``impl='fold'`` computes the same sum with one
-matrix product for all taps at every input position followed by a col2im
-(``F.fold``) that adds each tap's shifted, scaled map into the output (stride
-1 only; it needs the 9x larger intermediate but neither per-sample kernels nor
-nine sliced copies of the input). ``impl='reference'`` forms the per-sample
-kernels and runs one grouped convolution with groups = batch size (the usual
-dynamic-convolution form); the tests check that all forms agree. On the CPU
-none is uniformly faster (``benchmarks/bench_aw_conv.py``): per-sample
-kernels win on large maps, where building them is a small part of the work,
-and lose badly on small maps with many channels, where the kernels outweigh
-the activations; ``impl='auto'`` (default) picks between those two by the
-output size.
-
-Under autocast the output has the dtype the plain convolution gives; the
-attention ``A`` (its norms, sigmoid and ``1 + A``) and the sum over taps stay
-in float32 and are rounded once (``docs/aw.md``, "Mixed precision").
+Networks" (ICANN 2021), section 3: attentional weights ``AK = K + A * K``
+(eq. 6), output ``O = Conv(I, AK)`` per sample (eq. 5), attention branch
+eqs. 7-8 and Fig. 1b. The branch, the three exact forms (``impl``), their
+speed and mixed precision are described in docs/aw.md.
 """
 import math
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
@@ -117,11 +82,8 @@ def check_attn_norm_cfg(cfg: AttnNormCfg) -> Optional[Dict[str, Any]]:
 def build_attn_norm(cfg: AttnNormCfg, channels: int) -> nn.Module:
     """The attention branch's norm over ``channels`` from ``attn_norm_cfg``.
 
-    ``'BN'`` / ``'SyncBN'`` are ``nn.BatchNorm2d`` / ``nn.SyncBatchNorm``;
-    ``'GN'`` is ``nn.GroupNorm`` with ``num_groups`` (default 1: all of a
-    sample's channels and taps, see ``docs/aw.md``); None is
-    ``nn.Identity``. Dicts take mmcv's keys (``eps``, ``momentum``,
-    ``num_groups``, ``requires_grad``).
+    ``'BN'``, ``'SyncBN'``, ``'GN'`` (``num_groups`` defaults to 1) or None
+    (``nn.Identity``); dicts take mmcv's keys (docs/aw.md).
 
     Example:
         >>> build_attn_norm(dict(type='GN', num_groups=1), 16)
@@ -195,28 +157,13 @@ class AWConv2d(nn.Conv2d):
         bias (bool): Bias of the main convolution. Defaults to True.
         reduction (int): r; the attention's hidden width is
             ``out_channels // reduction``. Defaults to 16.
-        impl (str): ``'auto'`` (default: ``'reference'`` when the output
-            has at least ``AUTO_MIN_POSITIONS`` positions per sample and the
-            kernel is larger than 1x1, else ``'taps'``), ``'taps'`` (per-tap
-            decomposition, no per-sample kernels), ``'fold'`` (all taps in
-            one matrix product, then col2im; stride 1 only, strided
-            convolutions use ``'taps'``) or ``'reference'`` (per-sample
-            kernels, one grouped convolution).
-        attn_norm_cfg (str | dict, optional): The norm after each pointconv
-            of the attention branch: ``'BN'`` (the paper's), ``'SyncBN'``,
-            ``'GN'`` (``num_groups`` 1 unless given) or None (no norm; the
-            pointconvs then have biases), or an mmcv-style dict of one of
-            those types (see :func:`build_attn_norm`). Defaults to 'BN'.
-        pool_impl (str): How the attention pools the input to the kernel's
-            size: ``'adaptive'`` (``F.adaptive_avg_pool2d``) or
-            ``'matrix'`` (the same averages as two matrix products, which
-            ONNX can express at any input size). Settable after
-            construction. Defaults to 'adaptive'.
-
-    The main weight and bias keep ``nn.Conv2d``'s names (``weight``,
-    ``bias``); the attention branch is ``attn_conv1``, ``attn_bn1``,
-    ``attn_conv2``, ``attn_bn2`` whatever its norm (an ``nn.Identity``
-    without one), so BN checkpoints keep their keys.
+        impl (str): ``'auto'``, ``'taps'``, ``'fold'`` (stride 1; else
+            ``'taps'``) or ``'reference'`` (docs/aw.md). Defaults to 'auto'.
+        attn_norm_cfg (str | dict, optional): Norm after each pointconv:
+            one of ``AW_NORMS`` or an mmcv-style dict (see
+            :func:`build_attn_norm`). Defaults to 'BN'.
+        pool_impl (str): ``'adaptive'`` or ``'matrix'`` (ONNX-exportable);
+            settable after construction. Defaults to 'adaptive'.
 
     Example:
         >>> import torch
@@ -305,9 +252,8 @@ class AWConv2d(nn.Conv2d):
 
     @staticmethod
     def _norm(norm: nn.Module, a: torch.Tensor) -> torch.Tensor:
-        """The branch's norm. A training BN with a single value per channel
-        (batch 1 and a 1x1 kernel) has no batch statistics: refused rather
-        than normalised with running statistics it would never update."""
+        """The branch's norm; refuses a training BN with one value per
+        channel (docs/aw.md)."""
         if norm.training and isinstance(
                 norm, nn.modules.batchnorm._BatchNorm) and \
                 a.shape[0] * a.shape[2] * a.shape[3] == 1:
@@ -379,13 +325,7 @@ class AWConv2d(nn.Conv2d):
 
     def _forward_fold(self, x: torch.Tensor,
                       scale: torch.Tensor) -> torch.Tensor:
-        """All taps at once, then col2im (stride 1).
-
-        ``O[y] = sum_t s_t P_t[y - p + t d]`` with ``P_t = K_t x`` at every
-        input position. ``F.fold`` adds block ``t''`` of column ``y'`` into
-        ``y' - p' + t'' d``; with ``p' = d (k - 1) - p`` and the taps (and
-        scales) flipped, ``t'' = k - 1 - t``, that is exactly the sum above.
-        """
+        """All taps at once, then col2im (stride 1; docs/aw.md)."""
         n, c, h, w = x.shape
         kh, kw = self.kernel_size
         taps = self.out_channels * kh * kw
