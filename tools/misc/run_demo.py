@@ -24,7 +24,6 @@ Usage: python tools/misc/run_demo.py [--config CFG] [--work-dir DIR]
        [--cfg-options k=v ...]
 """
 import argparse
-import importlib.util
 import json
 import subprocess
 import sys
@@ -41,19 +40,9 @@ def _step(msg: str) -> None:
     print(f'\n[demo] {msg}', flush=True)
 
 
-def _tool(relpath: str):
-    """Import one of the repo's tools as a module."""
-    path = REPO / relpath
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 def _make_data() -> None:
-    _tool('tools/misc/make_demo_data.py').make_demo_data(
-        str(REPO / 'data' / 'demo'), seed=0)
+    _run(['tools/misc/make_demo_data.py', '--out', str(REPO / 'data' / 'demo'),
+          '--seed', '0'])
 
 
 def _load_config(config: str, options: List[str]):
@@ -78,14 +67,12 @@ def _anar_contrast(config: str, checkpoint: str, work_dir: Path,
     (tools/analysis_tools/anar_contrast.py); {} without a TDAF backbone."""
     if not _has_tdaf(config):
         return {}
-    tool = _tool('tools/analysis_tools/anar_contrast.py')
-    cfg = _load_config(config, options)
-    cfg.work_dir = str(work_dir / f'contrast_{tag}')
-    result = tool.measure(cfg, checkpoint or None)
-    (work_dir / f'anar_contrast_{tag}.json').write_text(
-        json.dumps(result, indent=2))
-    print(tool.format_table(result))
-    return result['per_flow']
+    out = work_dir / f'anar_contrast_{tag}.json'
+    _run(['tools/analysis_tools/anar_contrast.py', config, '--out', str(out),
+          '--work-dir', str(work_dir / f'contrast_{tag}')]
+         + (['--checkpoint', checkpoint] if checkpoint else [])
+         + (['--cfg-options', *options] if options else []))
+    return json.loads(out.read_text())['per_flow']
 
 
 def _draw_detections(config: str, checkpoint: str, work_dir: Path) -> str:
@@ -93,9 +80,9 @@ def _draw_detections(config: str, checkpoint: str, work_dir: Path) -> str:
     ground truth on 4 val images (mmdet's DetLocalVisualizer,
     tools/visualization/draw_detections.py)."""
     out = work_dir / 'detections'
-    tool = _tool('tools/visualization/draw_detections.py')
-    paths = tool.draw(str(REPO / config), checkpoint, str(out), num_images=4,
-                      per_object=True)
+    _run(['tools/visualization/draw_detections.py', config, checkpoint,
+          '--out-dir', str(out), '--num-images', '4', '--per-object'])
+    paths = [str(p) for p in sorted(out.glob('*.png'))]
     print(f'[demo] detections (ground truth left; right, the detector\'s N '
           f'best boxes for N objects, with their scores): {", ".join(paths)}')
     return str(out)
