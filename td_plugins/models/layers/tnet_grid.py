@@ -1,34 +1,8 @@
 """TNet's candidate grid: geometry, location selection and crops.
 
-Papadopoulos, Korus and Memon, "Hard-Attention for Scalable Image
-Classification" (NeurIPS 2021), section 3.1 (the processing flow), as
-the official ``create_masked_batch``, ``create_boolean_mask`` and
-``create_positional_vectors_components`` compute it (docs/tnet.md).
-
-Geometry of an ``S``-pixel side split into an ``n x n`` grid::
-
-    patch  = round(S * overlap)               (round half to even, as np.round)
-    stride = ceil((S - patch) / (n - 1))
-    pad    = (n - 1) * stride + patch - S     (ceil(pad / 2) before)
-
-so cell ``i`` spans ``[i * stride - pad_before, i * stride - pad_before +
-patch)``; ImageNet (224, 5, 0.34375): patch 77, stride 37, 1 pixel of zero
-padding on top/left; fMoW (448, 3, 0.5): patch 224, stride 112, no padding.
-
-The official code crops the next level from the current level's
-full-resolution crops, each zero-padded on its own. Here every crop is cut
-from the full-resolution *input* image with its box kept in input-image
-pixels (``x1, y1, x2, y2``, end exclusive) together with its *valid*
-region, the intersection of the image with all its ancestors' boxes; pixels
-outside the valid region are zero, exactly the zeros the official nested
-padding puts there. All crops of one level have the same size and are
-resized to the base resolution as one batch (bilinear, ``align_corners=
-False``, no antialiasing: ``tf.image.resize(..., BILINEAR, antialias=
-False)``). Crops are ordered image-major, and within a parent by ascending
-cell index (the official boolean-mask order), for top-k and for sampling.
-
-Cell indices are row-major: cell ``c`` is row ``i = c // n`` (y) and column
-``j = c % n`` (x), as the location module's output.
+Papadopoulos et al., "Hard-Attention for Scalable Image Classification"
+(NeurIPS 2021), section 3.1; geometry, crop order and the sampling law are
+in docs/tnet.md ("The traversal", "Grid module").
 """
 import math
 from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
@@ -49,13 +23,8 @@ SELECTION_MODES = ('topk', 'sample')
 class GridGeometry(NamedTuple):
     """Geometry of one side of an ``n x n`` grid over an ``S``-pixel side.
 
-    Attributes:
-        size (int): S, the side that is split.
-        grid_size (int): n.
-        patch (int): Side of every cell.
-        stride (int): Offset between neighbouring cells.
-        pad_before (int): Zero padding before (top or left).
-        pad_after (int): Zero padding after (bottom or right).
+    Fields: ``size`` (S), ``grid_size`` (n), ``patch``, ``stride``,
+    ``pad_before``, ``pad_after``.
     """
     size: int
     grid_size: int
@@ -65,8 +34,7 @@ class GridGeometry(NamedTuple):
     pad_after: int
 
     def cell_start(self, index: int) -> int:
-        """First pixel of cell ``index`` in the unpadded side's frame
-        (negative inside the top/left padding)."""
+        """First pixel of cell ``index`` (negative in the padding)."""
         return index * self.stride - self.pad_before
 
 
@@ -75,15 +43,7 @@ def _is_int(value) -> bool:
 
 
 def check_grid_args(grid_size: int, overlap: float) -> None:
-    """Refuse a grid size below 2 or an overlap outside (0, 1).
-
-    Args:
-        grid_size (int): n, cells per side (>= 2).
-        overlap (float): Fraction of a side that one cell spans, in (0, 1).
-
-    Raises:
-        ValueError: Naming the argument and its valid values.
-    """
+    """Refuse a ``grid_size`` below 2 or an ``overlap`` outside (0, 1)."""
     if not _is_int(grid_size) or grid_size < 2:
         raise ValueError(f'grid_size must be an integer >= 2 (cells per side '
                          f'of the candidate grid), got {grid_size!r}')
@@ -104,17 +64,7 @@ def grid_geometry(size: int, grid_size: int, overlap: float,
         overlap (float): Cell side as a fraction of S, in (0, 1).
         min_crop_size (int): Smallest cell side accepted. Defaults to 1.
 
-    Returns:
-        GridGeometry: patch, stride and padding.
-
-    Raises:
-        ValueError: For invalid arguments, or a side too small to split
-            (a cell below ``min_crop_size`` pixels, or a zero stride).
-
     Example:
-        >>> grid_geometry(224, 5, 0.34375)
-        GridGeometry(size=224, grid_size=5, patch=77, stride=37, \
-pad_before=1, pad_after=0)
         >>> grid_geometry(448, 3, 0.5)[2:4]
         (224, 112)
     """
@@ -148,28 +98,7 @@ def level_geometries(height: int, width: int, grid_size: int,
                      overlap: float, num_levels: int,
                      min_crop_size: int = 1
                      ) -> List[Tuple[GridGeometry, GridGeometry]]:
-    """The (y, x) grid geometry of every split of a traversal.
-
-    Level 0 is the whole ``height x width`` image; the grid of level ``l``
-    splits the crops of level ``l`` (side ``patch`` of level ``l - 1``).
-
-    Args:
-        height (int): Input image height.
-        width (int): Input image width.
-        grid_size (int): n.
-        overlap (float): Cell side as a fraction of its parent's side.
-        num_levels (int): Processing levels (>= 1); ``num_levels - 1``
-            splits.
-        min_crop_size (int): Smallest crop side accepted at the deepest
-            level. Defaults to 1.
-
-    Returns:
-        list[tuple[GridGeometry, GridGeometry]]: ``num_levels - 1`` pairs.
-
-    Raises:
-        ValueError: When a level's crops would be smaller than
-            ``min_crop_size`` pixels (the input is too small for the levels
-            asked).
+    """(y, x) :class:`GridGeometry` of each of the ``num_levels - 1`` splits.
 
     Example:
         >>> [g[0].patch for g in level_geometries(896, 896, 3, 0.5, 3)]
@@ -200,23 +129,9 @@ def check_levels(num_levels: int,
                  locations_per_level: Union[int, Sequence[int]],
                  grid_size: int, name: str = 'locations_per_level'
                  ) -> Tuple[int, ...]:
-    """Validate the number of levels and of locations per level.
-
-    Args:
-        num_levels (int): Processing levels (>= 1; 1 = the whole image only).
-        locations_per_level (int | Sequence[int]): Locations attended per
-            grid at each of the ``num_levels - 1`` splits; an int applies to
-            every split.
-        grid_size (int): n; at most ``n * n`` locations per grid.
-        name (str): Argument name used in messages. Defaults to
-            ``'locations_per_level'``.
-
-    Returns:
-        tuple[int]: ``num_levels - 1`` counts.
+    """Validate ``num_levels``; return ``num_levels - 1`` locations per split.
 
     Example:
-        >>> check_levels(3, [2, 1], 3)
-        (2, 1)
         >>> check_levels(3, 2, 3)
         (2, 2)
     """
@@ -255,8 +170,7 @@ def check_selection(selection: str, name: str = 'selection') -> str:
 
 
 def _check_probs_and_k(probs: torch.Tensor, k: int) -> None:
-    """Refuse a ``probs`` that is not ``[K, cells]`` or a ``k`` not in
-    ``[1, cells]``."""
+    """Refuse ``probs`` not ``[K, cells]`` or ``k`` not in ``[1, cells]``."""
     if probs.dim() != 2:
         raise ValueError(f'probs must be [K, cells], got '
                          f'{tuple(probs.shape)}')
@@ -268,26 +182,10 @@ def _check_probs_and_k(probs: torch.Tensor, k: int) -> None:
 def sample_without_replacement(probs: torch.Tensor, k: int,
                                generator: Optional[torch.Generator] = None
                                ) -> torch.Tensor:
-    """Draw ``k`` distinct cells per row, one after the other (paper section
-    3.1: "a categorical distribution used for sampling without
-    replacement").
+    """Draw ``k`` distinct cells per row of ``[K, cells]`` weights, in order.
 
-    Draw i picks cell c with probability ``p_c / sum_{c' not drawn} p_c'``
-    (the Plackett-Luce law). It is drawn with the exponential race: cell c
-    gets the arrival time ``E_c / p_c`` (``E_c ~ Exp(1)``, independent) and
-    the cells are taken in order of arrival; the first arrival is c with
-    probability ``p_c / sum p`` and, the times being memoryless, the others
-    race again with the remaining mass, so the order is the sequential law
-    (Gumbel-top-k; Kool et al., ICML 2019).
-
-    Args:
-        probs (Tensor): ``[K, cells]`` non-negative weights (rows sum to 1
-            for the location module; they need not).
-        k (int): Draws per row, ``1 <= k <= cells``.
-        generator (torch.Generator, optional): RNG on ``probs``' device.
-
-    Returns:
-        Tensor: ``[K, k]`` int64 cells in the order they were drawn.
+    The paper's sampling without replacement (section 3.1), by the
+    exponential race (docs/tnet.md). Returns ``[K, k]`` int64 in draw order.
     """
     _check_probs_and_k(probs, k)
     p = probs.detach().float()
@@ -299,28 +197,10 @@ def sample_without_replacement(probs: torch.Tensor, k: int,
 
 def sequential_log_probs(probs: torch.Tensor, order: torch.Tensor,
                          eps: float = 1e-10) -> torch.Tensor:
-    """Log-probability of each draw of a sequential sample without
-    replacement, given the cells drawn before it.
+    """``[K, k]`` log-probability of each draw given the earlier ones.
 
-    For draws ``c_1, ..., c_k`` from ``p`` (paper section 3.1 and eq. 1's
-    ``log p(l | x, w)``)::
-
-        log P(c_i | c_<i) = log p_{c_i} - log(1 - sum_{j<i} p_{c_j})
-
-    with ``1 - sum_{j<i} p_{c_j}`` computed as the mass of the cells not yet
-    drawn (the same number when the row sums to 1; never below ``p_{c_i}``,
-    so no cancellation). Their sum over i is the log-probability of the
-    *ordered* sequence, the quantity REINFORCE needs for sequential
-    sampling; ``eps`` is added inside both logs as the official
-    ``log(p + 1e-10)``. Differentiable in ``probs``.
-
-    Args:
-        probs (Tensor): ``[K, cells]`` probabilities.
-        order (Tensor): ``[K, k]`` cells in draw order.
-        eps (float): Added inside the logs. Defaults to 1e-10.
-
-    Returns:
-        Tensor: ``[K, k]`` conditional log-probabilities, in draw order.
+    ``log p_c - log(mass not yet drawn)``, eps inside both logs (paper eq. 1;
+    docs/tnet.md).
 
     Example:
         >>> p = torch.tensor([[0.1, 0.5, 0.15, 0.25]])
@@ -342,21 +222,10 @@ def sequential_log_probs(probs: torch.Tensor, order: torch.Tensor,
 def select_locations(probs: torch.Tensor, k: int, mode: str = 'topk',
                      generator: Optional[torch.Generator] = None
                      ) -> torch.Tensor:
-    """Pick ``k`` cells per grid from the location probabilities.
+    """Pick ``k`` of the ``n*n`` cells per row of ``probs``, ascending.
 
     Args:
-        probs (Tensor): ``[K, n*n]`` probabilities (rows sum to 1).
-        k (int): Cells per row, ``1 <= k <= n*n``.
-        mode (str): ``'topk'``, deterministic, the official code
-            (docs/tnet.md) or ``'sample'``, sampling without replacement from
-            the categorical distribution, the paper (section 3.1; see
-            :func:`sample_without_replacement`). Defaults to ``'topk'``.
-        generator (torch.Generator, optional): RNG for ``'sample'``.
-
-    Returns:
-        Tensor: ``[K, k]`` int64 cell indices, ascending in each row (the
-        draw order is lost; :meth:`TNet.traverse` keeps it for the
-        log-probabilities).
+        mode (str): ``'topk'`` (official code) or ``'sample'`` (paper).
 
     Example:
         >>> p = torch.tensor([[0.1, 0.5, 0.15, 0.25]])
@@ -375,12 +244,7 @@ def select_locations(probs: torch.Tensor, k: int, mode: str = 'topk',
 
 def root_regions(batch_size: int, height: int, width: int,
                  device=None) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Boxes and valid regions of level 0: the whole images.
-
-    Returns:
-        tuple[Tensor, Tensor]: ``boxes`` and ``valid``, ``[B, 4]`` int64
-        ``(x1, y1, x2, y2)``.
-    """
+    """Level 0's ``[B, 4]`` boxes and valid regions: whole images."""
     box = torch.tensor([0, 0, width, height], dtype=torch.long,
                        device=device)
     boxes = box.expand(batch_size, 4).clone()
@@ -391,21 +255,7 @@ def child_regions(boxes: torch.Tensor, valid: torch.Tensor,
                   cells: torch.Tensor, geom_y: GridGeometry,
                   geom_x: GridGeometry
                   ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Boxes (input-image pixels) of the selected cells of each parent.
-
-    Args:
-        boxes (Tensor): ``[K, 4]`` parent boxes ``(x1, y1, x2, y2)``, all of
-            side ``geom_y.size x geom_x.size``.
-        valid (Tensor): ``[K, 4]`` parent valid regions.
-        cells (Tensor): ``[K, k]`` selected cell indices (row-major).
-        geom_y (GridGeometry): Geometry of the parents' height.
-        geom_x (GridGeometry): Geometry of the parents' width.
-
-    Returns:
-        tuple[Tensor, Tensor]: ``[K*k, 4]`` child boxes and valid regions
-        (parent-major). A child's valid region is its parent's valid region
-        cut to the parent's box.
-    """
+    """``[K*k, 4]`` boxes and valid regions of each parent's selected cells."""
     n = geom_y.grid_size
     k = cells.shape[1]
     rows, cols = cells // n, cells % n
@@ -420,21 +270,7 @@ def child_regions(boxes: torch.Tensor, valid: torch.Tensor,
 
 def child_positions(positions: torch.Tensor, cells: torch.Tensor,
                     grid_size: int, level: int) -> torch.Tensor:
-    """Positional triplets ``(y, x, s)`` of the selected cells (section 3.2).
-
-    A cell ``(i, j)`` of a parent at ``(y_p, x_p)`` gets ``y = y_p * n +
-    i``, ``x = x_p * n + j`` and ``s = level`` (its level index, 0 being the
-    whole image).
-
-    Args:
-        positions (Tensor): ``[K, 3]`` parent triplets.
-        cells (Tensor): ``[K, k]`` selected cells.
-        grid_size (int): n.
-        level (int): Level index of the children.
-
-    Returns:
-        Tensor: ``[K*k, 3]`` (float, parent-major).
-    """
+    """``[K*k, 3]`` triplets ``(y, x, s)`` of the cells (section 3.2)."""
     rows = (cells // grid_size).to(positions.dtype)
     cols = (cells % grid_size).to(positions.dtype)
     y = positions[:, 0:1] * grid_size + rows
@@ -444,8 +280,7 @@ def child_positions(positions: torch.Tensor, cells: torch.Tensor,
 
 
 def resize_to(images: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
-    """Bilinear resize to ``size`` (h, w) as ``tf.image.resize(BILINEAR,
-    antialias=False)``; returns ``images`` itself when already that size."""
+    """Bilinear resize to ``size`` as ``tf.image.resize`` (no antialias)."""
     if tuple(images.shape[-2:]) == tuple(size):
         return images
     return F.interpolate(images, size=tuple(size), mode='bilinear',
@@ -455,23 +290,9 @@ def resize_to(images: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
 def crop_regions(images: torch.Tensor, boxes: torch.Tensor,
                  valid: torch.Tensor, crop_size: Tuple[int, int],
                  out_size: Optional[Tuple[int, int]] = None) -> torch.Tensor:
-    """Cut equally sized boxes out of full-resolution images, as one batch.
+    """Cut the ``[B*m, 4]`` boxes (image-major) out of ``[B, C, H, W]`` images.
 
-    Crops are grouped per image (image-major): with ``B`` images and ``K =
-    B * m`` boxes, boxes ``b*m .. b*m + m - 1`` belong to image ``b``. Pixels
-    outside an image or outside a crop's valid region are 0.
-
-    Args:
-        images (Tensor): ``[B, C, H, W]`` full-resolution images.
-        boxes (Tensor): ``[B*m, 4]`` ``(x1, y1, x2, y2)`` integer boxes in
-            image pixels, each ``crop_size`` large.
-        valid (Tensor): ``[B*m, 4]`` valid regions (same format).
-        crop_size (tuple[int, int]): ``(h, w)`` of every box.
-        out_size (tuple[int, int], optional): Resize the crops to this
-            ``(h, w)`` (bilinear, no antialiasing). Defaults to None.
-
-    Returns:
-        Tensor: ``[B*m, C, h, w]``.
+    Pixels outside the image or the valid region are 0; ``out_size`` resizes.
 
     Example:
         >>> img = torch.arange(16.).view(1, 1, 4, 4)
