@@ -49,8 +49,7 @@ def _is_int(value: Any) -> bool:
 
 def _resolve_td_blocks(depth: int, stage_blocks: Sequence[int],
                        td_stages: Any, td_blocks: Any) -> List[List[int]]:
-    """Validate ``td_stages`` / ``td_blocks``; return one sorted list per
-    stage."""
+    """Checked ``td_stages`` / ``td_blocks``: a sorted list per stage."""
     num_stages = len(stage_blocks)
     if td_blocks is None:
         if not isinstance(td_stages, (list, tuple)) or not all(
@@ -80,18 +79,15 @@ def _resolve_td_blocks(depth: int, stage_blocks: Sequence[int],
 
 
 class KeepStatsBottleneck3d(KeepStatsCheckpointMixin, Bottleneck3d):
-    """mmaction's ``Bottleneck3d`` whose ``with_cp`` keeps running
-    statistics (:class:`KeepStatsCheckpointMixin`)."""
+    """``Bottleneck3d`` whose ``with_cp`` keeps running statistics."""
 
 
 class KeepStatsBasicBlock3d(KeepStatsCheckpointMixin, BasicBlock3d):
-    """mmaction's ``BasicBlock3d`` whose ``with_cp`` keeps running
-    statistics (:class:`KeepStatsCheckpointMixin`)."""
+    """``BasicBlock3d`` whose ``with_cp`` keeps running statistics."""
 
 
 class _TD3dMixin(TDAMSteps):
-    """What both 3D blocks share; they give ``_chains`` (the ConvModules
-    between bottom and top, per m) and ``first_step``."""
+    """What both 3D blocks share (they give ``_chains`` per m)."""
 
     _chains: Dict[int, Tuple[str, ...]] = {}
 
@@ -139,28 +135,18 @@ class _TD3dMixin(TDAMSteps):
 class TDBottleneck3d(_TD3dMixin, Bottleneck3d):
     """mmaction's ``Bottleneck3d`` with TDAM steps (m = 0..3).
 
-    Parameter names stay ``Bottleneck3d``'s; TDAM adds ``td.*`` and the
-    per-step norms ``bn{n}_{t}`` of the re-run convs.
-
     Args:
         inplanes (int): Input channels.
         planes (int): Width; the output has ``4 * planes`` channels.
         td_mode (str): ``'joint'`` or ``'top'``. Defaults to ``'joint'``.
-        feedback_distance (int): m, 0..3 (see the module docstring).
-            Defaults to 1.
+        feedback_distance (int): m, 0..3. Defaults to 1.
         num_steps (int): T >= 1 (T = 1 with m >= 1 is the plain block;
             no attention module is built). Defaults to 2.
-        reduction (int): r; hidden width ``4 * planes // r``.
-            Defaults to 16.
-        td_order (str): ``'channel->spatial'`` (eqs. 6-8),
-            ``'spatial->channel'``, ``'spatial'``, ``'channel'`` or
-            ``'parallel'`` (see :class:`TopDownAttention`). Defaults to
+        reduction (int): r; hidden width ``4 * planes // r``. Defaults to 16.
+        td_order (str): See :class:`TopDownAttention`. Defaults to
             ``'channel->spatial'``.
-        td_widths (str): ``'code'`` or ``'paper'``. Defaults to
-            ``'code'``.
-        **kwargs: ``Bottleneck3d``'s other arguments (``spatial_stride``,
-            ``temporal_stride``, ``downsample``, ``inflate``,
-            ``inflate_style``, ``norm_cfg``, ``with_cp`` ...).
+        td_widths (str): ``'code'`` or ``'paper'``. Defaults to ``'code'``.
+        **kwargs: ``Bottleneck3d``'s other arguments.
 
     Example:
         >>> import torch
@@ -209,8 +195,7 @@ class TDBasicBlock3d(_TD3dMixin, BasicBlock3d):
         reduction (int): r; hidden width ``planes // r``. Defaults to 16.
         td_order (str): See :class:`TopDownAttention`. Defaults to
             ``'channel->spatial'``.
-        td_widths (str): ``'code'`` or ``'paper'``. Defaults to
-            ``'code'``.
+        td_widths (str): ``'code'`` or ``'paper'``. Defaults to ``'code'``.
         **kwargs: ``BasicBlock3d``'s other arguments.
 
     Example:
@@ -256,20 +241,15 @@ class TDAMResNet3d(TDAMStepsBackbone, ResNet3d):
         reduction (int): r of the attention MLP. Defaults to 16.
         td_stages (Sequence[int]): Stages whose blocks get TD when
             ``td_blocks`` is None. Defaults to (2, 3).
-        td_blocks (Sequence[Sequence[int]], optional): Block indices per
-            stage (one list per stage); overrides ``td_stages``.
-            Defaults to the official lists (:func:`default_td_blocks`).
-        td_order (str): ``'channel->spatial'`` (eqs. 6-8),
-            ``'spatial->channel'``, ``'spatial'``, ``'channel'`` or
-            ``'parallel'`` (see :class:`TopDownAttention`). Defaults to
+        td_blocks (Sequence[Sequence[int]], optional): Block indices, one
+            list per stage; overrides ``td_stages``. Defaults to the
+            official lists (:func:`default_td_blocks`).
+        td_order (str): See :class:`TopDownAttention`. Defaults to
             ``'channel->spatial'``.
         td_widths (str): ``'code'`` or ``'paper'`` (eq. 4).
             Defaults to ``'code'``.
         **kwargs: ``mmaction.models.ResNet3d`` arguments (``depth``
-            defaults to 50, ``pretrained``, ``pretrained2d``,
-            ``conv1_kernel``, ``inflate``, ``temporal_strides``,
-            ``norm_cfg``, ``norm_eval``, ``with_cp``, ``frozen_stages``,
-            ``out_indices``, ``zero_init_residual`` ...).
+            defaults to 50).
 
     Example:
         >>> import torch
@@ -316,10 +296,9 @@ class TDAMResNet3d(TDAMStepsBackbone, ResNet3d):
 
     def make_res_layer(self, block: type, inplanes: int, planes: int,
                        blocks: int, **kwargs: Any) -> nn.Module:
-        """ResNet3d's ``make_res_layer`` with TD blocks at this stage's
-        ``td_blocks`` indices. ResNet3d builds the stages in order and
-        appends each name to ``res_layers`` after building it, so the
-        stage being built is ``len(self.res_layers)``."""
+        """ResNet3d's ``make_res_layer`` with this stage's TD blocks."""
+        # ResNet3d builds the stages in order and appends each name to
+        # res_layers after building it: this stage is len(res_layers).
         stage = len(self.res_layers)
         plain, td = self._td_block_types
         factory = BlockFactory(plain, td, [blocks],
@@ -347,8 +326,7 @@ class TDAMResNet3d(TDAMStepsBackbone, ResNet3d):
         return names
 
     def init_weights(self, pretrained: Optional[str] = None) -> None:
-        """ResNet3d's init (scratch, 2D inflation or 3D load), with the
-        TD parts handled as the module docstring says."""
+        """ResNet3d's init, then the TD parts (docs/tdam.md)."""
         # Kaiming first (ResNet3d does it too when training from scratch,
         # but not before loading a checkpoint that may lack these).
         for _, block in self.named_td_blocks():
@@ -377,8 +355,7 @@ class TDAMResNet3d(TDAMStepsBackbone, ResNet3d):
     def _init_td_from(self, state: Dict[str, torch.Tensor],
                       inflate: bool,
                       logger: Optional[MMLogger] = None) -> None:
-        """Take the TD parts from a checkpoint where it has them
-        (inflating 2D ones), copy step-0 norms into the others."""
+        """Load (or inflate) TD parts; copy step-0 norms elsewhere."""
         taken: List[str] = []
         copied: List[str] = []
         for prefix, block in self.named_td_blocks():
@@ -405,8 +382,7 @@ class TDAMResNet3d(TDAMStepsBackbone, ResNet3d):
 
     def steps_head(self, x: torch.Tensor
                    ) -> Tuple[torch.Tensor, List[Tuple[torch.Tensor, ...]]]:
-        """The stem and every stage but the last, run once (official
-        ``output_pred_over_t``)."""
+        """Stem and all stages but the last, once (``output_pred_over_t``)."""
         x = self.conv1(x)
         if self.with_pool1:
             x = self.maxpool(x)
