@@ -1,15 +1,9 @@
 """``td_plugins.TNet``: the Traversal Network, a hard-attention classifier.
 
-Papadopoulos, Korus and Memon, "Hard-Attention for Scalable Image
-Classification" (NeurIPS 2021), section 3 (architecture) and section 4
-(training), following the official TensorFlow code where it differs
-(docs/tnet.md, "Paper vs official code"). The traversal is
-:func:`~td_plugins.models.layers.tnet_traversal.traverse_levels`; this
-class adds the pooling of the N features (mean, or the feature weighting
-module), the classifier, the loss and mmpretrain's modes. Predictions carry
-``pred_score``, ``pred_label`` and per attended region ``tnet_boxes``
-(``[N - 1, 4]`` network-input pixels, padding cut), ``tnet_levels``,
-``tnet_probs`` and, with feature weighting, ``tnet_feature_weights``.
+Papadopoulos et al., "Hard-Attention for Scalable Image Classification"
+(NeurIPS 2021), sections 3 (architecture) and 4 (training), following the
+official code where it differs (docs/tnet.md, "Paper vs official code";
+predictions: "The traversal").
 """
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -48,11 +42,9 @@ _TEST_KEYS = ('num_levels', 'locations_per_level', 'selection')
 
 
 def parameter_counts(model: nn.Module) -> Dict[str, int]:
-    """Count a model's size both ways (docs/tnet.md, "Parameter counts").
+    """Parameters, BN running statistics and their sum, Keras' count.
 
-    ``parameters`` is ``sum(p.numel())``; ``bn_statistics`` the BatchNorm
-    running means and variances; ``keras`` their sum, what Keras'
-    ``count_params`` (the paper's "#Params") reports.
+    See docs/tnet.md, "Parameter counts".
 
     Example:
         >>> bn = nn.Sequential(nn.Conv2d(3, 8, 1, bias=False),
@@ -183,77 +175,62 @@ class TNet(BaseClassifier):
     """TNet: multi-level hard attention over an n x n grid.
 
     Args:
-        backbone (dict): Feature extractor config (any backbone); it must
-            return the map of ``feature_index`` (and of ``grid_index``
-            when that is an int).
+        backbone (dict): Feature extractor config; it must return the map of
+            ``feature_index`` (and of ``grid_index`` when that is an int).
         num_classes (int): Classes.
         feat_dim (int): Width of the pooled backbone feature (512 for
             BagNet-77, 1280 for EN-B0); checked against the backbone.
-        grid_size (int): n, the candidate grid is n x n (>= 2).
-            Defaults to 5.
+        grid_size (int): n (>= 2). Defaults to 5.
         overlap (float): Cell side as a fraction of its parent's side, in
             (0, 1). Defaults to 0.34375.
         base_resolution (int | tuple[int, int]): Side (or (h, w)) every
             level's input is resized to. Defaults to 77.
-        num_levels (int): Processing levels in training (>= 1; 1 = the
-            whole image only). With 1 here and in ``test_cfg`` no
-            location module is built (``location_module`` is None).
-            Defaults to 2.
-        locations_per_level (int | Sequence[int]): Locations selected
-            per grid at each of the ``num_levels - 1`` splits, in
-            training (each in [1, n*n]). Defaults to (3, ).
-        selection (str): ``'topk'`` (official) or ``'sample'`` (the
-            paper, section 3.1: sequential sampling without replacement,
-            with the log-probability of the ordered draws for
-            REINFORCE), in training. Defaults to ``'topk'``.
-        grid_index (int | str): Backbone output index of the grid map,
-            or the dotted name of a backbone sub-module whose output is
-            the grid map. Defaults to 0.
-        feature_index (int): Backbone output index of the map (or
-            vector) that is globally average-pooled into the feature.
-            Defaults to -1.
-        grid_slice (Sequence): ``(start, stop, step)`` applied to H and
-            W of the grid map; it must leave n x n cells at the base
-            resolution. Defaults to ``(0, None, 2)`` (BagNet-77).
+        num_levels (int): Levels in training (>= 1; 1 = the whole image
+            only, and with 1 in ``test_cfg`` too no location module is
+            built). Defaults to 2.
+        locations_per_level (int | Sequence[int]): Locations per grid at
+            each of the ``num_levels - 1`` splits (each in [1, n*n]), in
+            training. Defaults to (3, ).
+        selection (str): ``'topk'`` (official) or ``'sample'`` (paper
+            section 3.1, sequential sampling without replacement), in
+            training. Defaults to ``'topk'``.
+        grid_index (int | str): Backbone output index of the grid map, or
+            the dotted name of the backbone sub-module giving it.
+            Defaults to 0.
+        feature_index (int): Backbone output index of the map (or vector)
+            average-pooled into the feature. Defaults to -1.
+        grid_slice (Sequence): ``(start, stop, step)`` on H and W of the grid
+            map, leaving n x n cells. Defaults to ``(0, None, 2)``.
         pos_dim (int): Width of the sin/cos position encoding. Defaults
             to 512.
         positional_variant (str): ``'concat'`` (ImageNet) or ``'add'``
             (fMoW/CUB). Defaults to ``'concat'``.
-        location_variant (str): ``'context'`` (ImageNet: the pooled
-            feature is the context) or ``'se'`` (fMoW/CUB). Defaults to
-            ``'context'``.
+        location_variant (str): ``'context'`` (ImageNet) or ``'se'``
+            (fMoW/CUB). Defaults to ``'context'``.
         location_hidden (int, optional): Hidden width of the location
-            module (None: its default). Defaults to None.
-        feature_weighting (bool): Pool the features with the feature
-            weighting module (CUB) instead of their mean. Defaults to
-            False.
-        feature_weighting_hidden (int, optional): Its squeeze width
-            (None: ``feat_dim // 4``). Defaults to None.
-        dropout (float): Dropout rate before the classifier (the
-            official ``dropout_rate``), in [0, 1). Defaults to 0.
-        fc_init (str): Classifier weights: ``'glorot_normal'``
-            (ImageNet code) or ``'efficientnet'`` (``VarianceScaling(1/3,
-            'fan_out', 'uniform')``, fMoW/CUB code). Defaults to
-            ``'glorot_normal'``.
+            module (None: its default).
+        feature_weighting (bool): Pool with the feature weighting module
+            (CUB) instead of the mean. Defaults to False.
+        feature_weighting_hidden (int, optional): Its squeeze width (None:
+            ``feat_dim // 4``).
+        dropout (float): Drop rate before the classifier, in [0, 1).
+            Defaults to 0.
+        fc_init (str): ``'glorot_normal'`` (ImageNet) or ``'efficientnet'``
+            (``VarianceScaling(1/3, 'fan_out', 'uniform')``, fMoW/CUB).
+            Defaults to ``'glorot_normal'``.
         loss (dict): :class:`~td_plugins.models.losses.TNetLoss` config.
-            Defaults to ``dict(type='td_plugins.TNetLoss')``.
-        num_samples (int): M Monte-Carlo samples: the training batch is
-            tiled M times. Defaults to 1.
-        input_size (int | tuple[int, int], optional): Expected input
-            size; when given, the geometry of every level (training and
-            test settings) is checked at build time. Defaults to None.
-        min_crop_size (int): Smallest crop side (input pixels) accepted
-            at the deepest level. Defaults to 1.
-        test_cfg (dict, optional): Evaluation settings ``num_levels``,
-            ``locations_per_level`` (default: the training ones, cut to
-            the levels) and ``selection`` (default ``'topk'``). Defaults
-            to None.
-        train_cfg (dict, optional): Batch augmentations, as
-            mmpretrain's ``ImageClassifier``: ``dict(augments=[
-            dict(type='Mixup', alpha=0.8), ...])`` becomes the data
-            preprocessor's ``batch_augments``; the mixed ``gt_score``
-            is then the target of :class:`TNetLoss` (soft CE and
-            rewards). Defaults to None.
+        num_samples (int): M Monte-Carlo samples (the training batch is
+            tiled M times). Defaults to 1.
+        input_size (int | tuple[int, int], optional): When given, every
+            level's geometry is checked at build time.
+        min_crop_size (int): Smallest crop side (input pixels) accepted at
+            the deepest level. Defaults to 1.
+        test_cfg (dict, optional): ``num_levels``, ``locations_per_level``
+            (default: the training ones, cut to the levels) and
+            ``selection`` (default ``'topk'``) for evaluation.
+        train_cfg (dict, optional): ``dict(augments=[...])`` (Mixup, CutMix)
+            becomes the preprocessor's ``batch_augments``, as mmpretrain's
+            ``ImageClassifier``; the mixed ``gt_score`` is the loss target.
         data_preprocessor (dict, optional): Defaults to mmpretrain's
             ``ClsDataPreprocessor``.
         init_cfg (dict, optional): Defaults to None.
@@ -497,17 +474,13 @@ class TNet(BaseClassifier):
 
         Args:
             inputs (Tensor): ``[B, 3, H, W]`` preprocessed images.
-            num_levels, locations_per_level, selection: Override the
-                current (training or test) settings.
+            num_levels, locations_per_level, selection: Override the settings.
 
         Returns:
-            dict: ``logits [B, classes]``, ``features [B, N, D]``
-            (positional-encoded), ``pooled [B, D]``, ``level_counts``
-            (features per image at each level), ``log_probs [B, N-1]``
-            (:func:`~td_plugins.models.layers.tnet_traversal.select_cells`),
-            ``probs [B, N-1]``, ``boxes``/``valid`` ``[B, N-1, 4]``
-            (input pixels), ``levels [N-1]`` and ``feature_weights``
-            (``[B, N]`` or None).
+            dict: ``logits [B, classes]``, ``features [B, N, D]``,
+            ``pooled [B, D]``, ``level_counts``, ``log_probs``/``probs``
+            ``[B, N-1]``, ``boxes``/``valid`` ``[B, N-1, 4]``, ``levels
+            [N-1]``, ``feature_weights`` (``[B, N]`` or None).
         """
         levels, locs, sel = self._traversal()
         if num_levels is not None or locations_per_level is not None:
