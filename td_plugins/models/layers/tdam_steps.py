@@ -1,11 +1,8 @@
 """The TDAM step loop shared by every host block and backbone.
 
-Jaiswal, Fernando and Tan, "TDAM: Top-Down Attention Module for Contextually
-Guided Feature Selection in CNNs" (ECCV 2022), section 3: eq. 1 (a block's
-top path ``X^N_t`` run for computation steps t = 1..T), eqs. 2-3 (the
-searchlight of step t attends the bottom ``X^0_t`` to give ``X^0_{t+1}``)
-and "Integration in existing CNN models" (feedback distance m, one norm per
-re-run layer and step). The hosts and their bottoms are in docs/tdam.md.
+Jaiswal, Fernando and Tan, "TDAM" (ECCV 2022), section 3: eqs. 1-3 and
+"Integration in existing CNN models" (feedback distance m, one norm per
+re-run layer and step). See docs/tdam.md, "The step loop".
 """
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
@@ -46,8 +43,7 @@ def check_tdam_args(host: str, feedback_distance: int, num_steps: int,
         host (str): A key of :data:`FEEDBACK_DISTANCES`.
         feedback_distance, num_steps, td_mode, reduction, td_order,
             td_widths: The TDAM arguments of the block or backbone.
-        name (str, optional): The host as the message names it (e.g.
-            ``'Bottleneck3d (depth 50)'``). Defaults to ``host``.
+        name (str, optional): The host in the message. Defaults to host.
 
     Example:
         >>> check_tdam_args('ConvNeXt', 3, 2)
@@ -78,17 +74,7 @@ def check_steps(steps: int, num_steps: int) -> None:
 
 
 class TDAMSteps:
-    """Mixin for a block with TDAM steps: attention, per-step norms, loop,
-    checkpointing.
-
-    The host block calls :meth:`init_steps` in its ``__init__`` and defines
-    ``first_step(x, last) -> (bottom, top)``, ``rerun(bottom, t, last) ->
-    top`` (the m layers again, with step t's norms) and ``finish(skip, top)
-    -> out`` (residual and what follows), ``skip`` being ``shortcut(x)``
-    (``x`` unless overridden, computed first); ``attend`` may be overridden
-    (e.g. for NHWC maps). ``last`` says the top is the final one, so a host may
-    compute an early top only as its global average. ``with_cp`` is the
-    host's attribute.
+    """Mixin for a block with TDAM steps; the host's part: docs/tdam.md.
 
     Example:
         >>> import torch, torch.nn as nn
@@ -125,8 +111,7 @@ class TDAMSteps:
                    step_norms: Iterable[Tuple[str, int]] = (),
                    norm_layer: Optional[Callable[[int], nn.Module]] = None
                    ) -> None:
-        """Build ``td`` (only when it is applied) and the norms
-        ``{name}_{t}`` of ``step_norms`` for t = 1..T-1.
+        """Build ``td`` (when applied) and norms ``{name}_{t}``, t < T.
 
         Args:
             bottom_channels (int): Channels of the bottom map.
@@ -134,8 +119,7 @@ class TDAMSteps:
             feedback_distance (int): m (0: attend the top T times).
             num_steps (int): T >= 1.
             td_mode, reduction, td_order, td_widths, dims: As
-                :class:`TopDownAttention` (``mode``, ``reduction``,
-                ``order``, ``widths``, ``dims``).
+                :class:`TopDownAttention`'s ``mode``, ``reduction``, ...
             step_norms (Iterable[tuple]): ``(name, channels)`` of the norm
                 of every re-run layer, in order.
             norm_layer (callable, optional): ``channels -> norm``; needed
@@ -176,8 +160,7 @@ class TDAMSteps:
 
     def forward_to_step(self, x: torch.Tensor,
                         steps: Optional[int] = None) -> torch.Tensor:
-        """The block output with only the first ``steps`` steps (1..T;
-        None is T); ``with_cp`` checkpoints it, running statistics kept."""
+        """The block output after ``steps`` steps (1..T; None is T)."""
         steps = self.num_steps if steps is None else steps
         check_steps(steps, self.num_steps)
         if self.with_cp and x.requires_grad:
@@ -203,14 +186,7 @@ def run_to_step(blocks: Iterable[nn.Module], x: torch.Tensor,
 
 
 class TDAMStepsBackbone:
-    """Mixin for a backbone with TDAM blocks: per-step outputs and maps.
-
-    The backbone has ``num_steps`` and defines ``steps_head(x) -> (x,
-    pairs)`` (what runs once, up to the input of the stepped stage) and
-    ``steps_tail(x, t) -> pairs`` (the stepped stage stopped after step t,
-    then the rest); a pair is ``(output, map)`` of one ``out_indices``
-    stage, ``map`` its spatial feature map before pooling or final norm.
-    """
+    """Mixin for a backbone with TDAM blocks (docs/tdam.md)."""
 
     num_steps: int
 
@@ -222,21 +198,18 @@ class TDAMStepsBackbone:
     def forward_steps_with_maps(self, x: torch.Tensor
                                 ) -> Tuple[List[Tuple[torch.Tensor, ...]],
                                            List[torch.Tensor]]:
-        """:meth:`forward_steps` and :meth:`forward_step_maps` from one
-        pass (so a map is in the graph of its step's outputs)."""
+        """:meth:`forward_steps` and :meth:`forward_step_maps`, one pass."""
         pairs = self._step_pairs(x)
         return ([tuple(out for out, _ in p) for p in pairs],
                 [p[-1][1] for p in pairs])
 
     def forward_steps(self, x: torch.Tensor
                       ) -> List[Tuple[torch.Tensor, ...]]:
-        """The backbone outputs of each step t = 1..T (the official
-        per-step evaluation); the last equals :meth:`forward`'s."""
+        """The backbone outputs of each step t = 1..T."""
         return self.forward_steps_with_maps(x)[0]
 
     def forward_step_maps(self, x: torch.Tensor) -> List[torch.Tensor]:
-        """Per step, the spatial map of the last ``out_indices`` stage,
-        before any pooling or final norm."""
+        """Per step, the last ``out_indices`` stage's spatial map."""
         return self.forward_steps_with_maps(x)[1]
 
 
