@@ -144,7 +144,7 @@ def _grads_and_state(model, x):
 
 
 def test_with_cp_equals_without(monkeypatch):
-    from td_plugins.models.layers import flow_blocks
+    from td_plugins.models.layers import tdaf_flow_blocks as flow_blocks
     calls = []
     checkpoint = flow_blocks.checkpoint_keep_stats
 
