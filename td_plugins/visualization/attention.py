@@ -1,19 +1,8 @@
 """Attention maps of any td_plugins model, per method, and their panels.
 
-* TDAM (Jaiswal et al., "TDAM: Top-Down Attention Module for Contextually
-  Guided Feature Selection in CNNs", ECCV 2022, section 4.2, Fig. 4): per
-  computation step, Grad-CAM (Selvaraju et al., ICCV 2017) of the step's
-  top-1 class on the last stage's output, or its channel norm without a
-  classification head.
-* TDAF (Pang et al., AAAI 2021, eq. 5, Fig. 3b): the ANAR masks, see
-  :mod:`td_plugins.visualization.tdaf`.
-* AW (Zhu et al., "Attention-Weighted Convolution", ICANN 2021, eqs. 4-8):
-  per stage, the channel norm of the AW convolution's output minus the
-  plain convolution's.
-* TNet (Papadopoulos et al., NeurIPS 2021, Fig. 4): see
-  :mod:`td_plugins.visualization.tnet`.
-
-What each map shows and why is in docs/visualization.md.
+TDAM (ECCV 2022, section 4.2, Fig. 4), TDAF (AAAI 2021, eq. 5, Fig. 3b),
+AW (ICANN 2021, eqs. 4-8) and TNet (NeurIPS 2021, Fig. 4); what each map
+shows is in docs/visualization.md, "What each map shows".
 """
 import re
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -37,19 +26,14 @@ Map = Tuple[str, torch.Tensor]  # (title, (h, w) or video (T, h, w) map)
 
 def _tdam_step_features(backbone: nn.Module, x: torch.Tensor
                         ) -> Tuple[list, List[torch.Tensor]]:
-    """``forward_steps`` outputs and, per step, the spatial feature map of
-    the last stage: the output itself, or where a pooled output (ConvNeXt's
-    ``gap_before_final_norm``) is pooled (the backbone's
-    ``forward_steps_with_maps``)."""
+    """``forward_steps`` outputs and each step's last-stage spatial map."""
     steps, maps = backbone.forward_steps_with_maps(x)
     return steps, [s[-1] if s[-1].dim() >= 4 else m
                    for s, m in zip(steps, maps)]
 
 
 def _class_scores(model: nn.Module, step: tuple) -> Optional[torch.Tensor]:
-    """Class logits of one step's backbone output through the model's own
-    neck and head (mmpretrain classifiers, mmaction2 recognizers); None for
-    models without a classification head."""
+    """Class logits of one step through the model's neck and head, or None."""
     head = getattr(model, 'head', None)
     if head is not None and hasattr(model, 'extract_feat') and \
             hasattr(head, 'pre_logits'):  # mmpretrain
@@ -68,19 +52,12 @@ def _class_scores(model: nn.Module, step: tuple) -> Optional[torch.Tensor]:
 
 def tdam_maps(model: nn.Module, x: torch.Tensor,
               classes: Optional[Sequence[str]] = None) -> List[Map]:
-    """One map per TDAM step of ``model.backbone``.
-
-    Grad-CAM of the step's top-1 class on the last stage's output, or that
-    output's channel L2 norm when the model has no classification head.
+    """``(title, map)`` per TDAM step: Grad-CAM, or the channel norm headless.
 
     Args:
         model (nn.Module): A model whose backbone has ``forward_steps``.
         x (torch.Tensor): The backbone's input, e.g. ``(1, 3, H, W)``.
         classes (Sequence[str], optional): Class names for the titles.
-
-    Returns:
-        list[tuple]: ``(title, map)`` per step, the map ``(h, w)`` (or
-        ``(T, h, w)`` for video backbones) at the last stage's resolution.
     """
     maps = []
     with torch.enable_grad():
@@ -115,10 +92,7 @@ _INDEX = re.compile(r'\.(\d+)(\.|$)')
 
 
 def aw_group(name: str) -> str:
-    """The group an AW convolution named ``name`` is drawn in.
-
-    Its stage, or outside numbered stages its top module and first index
-    (an FPN's lateral and output convolutions of one level share a group).
+    """The group (stage, or FPN level) an AW convolution is drawn in.
 
     Example:
         >>> aw_group('backbone.layer3.1.conv2')
@@ -137,13 +111,7 @@ def aw_group(name: str) -> str:
 
 
 class AWRecorder:
-    """Forward hooks on every ``AWConv2d`` that record what ``A`` adds.
-
-    Per group (:func:`aw_group`), for sample 0: the mean of ``A`` and the
-    channel norm of the AW output minus the plain convolution's output.
-
-    Args:
-        model (nn.Module): The model to hook; call :meth:`remove` after.
+    """Hooks on every ``AWConv2d`` recording, per group, the effect of ``A``.
 
     Example:
         >>> from td_plugins.models.layers import AWConv2d
@@ -181,8 +149,7 @@ class AWRecorder:
             handle.remove()
 
     def maps(self) -> List[Map]:
-        """Per group: the summed effect maps (at the first one's size),
-        the mean of ``A`` in the title."""
+        """``(title, map)`` per group: summed maps, the mean of ``A``."""
         maps = []
         for stage, effects in self.effects.items():
             size = effects[0].shape
@@ -198,11 +165,7 @@ class AWRecorder:
 # ------------------------------------------------------------ all methods ---
 
 def detect_methods(model: nn.Module) -> List[str]:
-    """The td_plugins attention methods the built model contains.
-
-    Returns:
-        list[str]: A subset of ``['tnet', 'tdam', 'tdaf', 'aw']``, in that
-        order.
+    """The subset of ``['tnet', 'tdam', 'tdaf', 'aw']`` in the model, in order.
 
     Example:
         >>> detect_methods(nn.Sequential(AWConv2d(16, 16, 3)))
@@ -227,21 +190,13 @@ def collect_maps(model: nn.Module, x: torch.Tensor, methods: Sequence[str],
                  classes: Optional[Sequence[str]] = None,
                  img_shape: Optional[Tuple[int, int]] = None
                  ) -> Dict[str, List[Map]]:
-    """The maps of each method in ``methods`` except TNet.
-
-    TDAF and AW come from one ``mode='tensor'`` forward of the whole model,
-    TDAM from the backbone's ``forward_steps`` with gradients.
+    """``{method: [(title, map)]}`` for each method in ``methods`` but TNet.
 
     Args:
-        model (nn.Module): The model in eval mode.
         x (torch.Tensor): The input from :func:`prepare_input`.
         methods (Sequence[str]): From :func:`detect_methods`.
         scope (str): The config's ``default_scope``.
-        classes (Sequence[str], optional): Class names for the titles.
         img_shape (tuple, optional): ``(h, w)`` of ``x`` before padding.
-
-    Returns:
-        dict: ``{method: [(title, map)]}``.
     """
     maps: Dict[str, List[Map]] = {}
     r2dns = [m for m in model.modules() if isinstance(m, R2DNS)] \
@@ -275,22 +230,13 @@ def attention_panels(model: nn.Module, image: np.ndarray, x: torch.Tensor,
                      methods: Sequence[str], scope: str = 'mmengine',
                      classes: Optional[Sequence[str]] = None
                      ) -> Dict[str, List[Panel]]:
-    """The titled panels of each method, maps drawn over ``image``.
-
-    Each map is cropped to the image (not the padding), stretched to its
-    own range and drawn in the JET colours; TNet's panels show its boxes.
+    """``{method: [(title, (H, W, 3) picture)]}``: the maps over ``image``.
 
     Args:
-        model (nn.Module): The model in eval mode.
         image (np.ndarray): The BGR uint8 picture ``(H, W, 3)``.
         x (torch.Tensor): ``image`` as input, from :func:`prepare_input`.
         methods (Sequence[str]): From :func:`detect_methods`.
         scope (str): The config's ``default_scope``.
-        classes (Sequence[str], optional): Class names for the titles.
-
-    Returns:
-        dict: ``{method: [(title, (H, W, 3) picture)]}``; a method without
-        panels is left out.
     """
     maps = collect_maps(model, x, methods, scope, classes, image.shape[:2])
     padded = tuple(x.shape[-2:])
