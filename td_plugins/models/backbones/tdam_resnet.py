@@ -1,16 +1,9 @@
 """TDAM-ResNet: ResNet-18..152 with TDAM's top-down attention in its blocks.
 
-Jaiswal, Fernando and Tan, "TDAM: Top-Down Attention Module for Contextually
-Guided Feature Selection in CNNs" (ECCV 2022), sections 3-4; block layout,
-defaults and parameter counts follow the official code
-(docs/tdam.md, "Paper vs official code"): TD blocks in every block
-of layer3 and layer4, except ResNet-101 (layer3 blocks {0, 1, 2, 8, 13, 18,
-22}, what the official script's list amounts to) and ResNet-152 (its list).
-
-Parameter names keep torchvision's ResNet layout (``conv1``, ``bn1``,
-``layer3.0.conv2.weight``, ...; no ``fc``); TDAM adds ``layerK.i.td.*`` and the
-per-step BNs ``layerK.i.bn3_1`` etc., so torchvision and mmpretrain ResNet
-checkpoints load and the load report lists exactly those as missing.
+Jaiswal, Fernando and Tan, "TDAM" (ECCV 2022), sections 3-4. Block layout,
+defaults, parameter names (torchvision's, plus ``layerK.i.td.*`` and the
+per-step BNs ``layerK.i.bn3_1``, ...) and counts follow the official code:
+docs/tdam.md, "Pieces" and "Paper vs official code".
 """
 import re
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -88,8 +81,7 @@ class TDAMResNet(TDAMStepsBackbone, TorchvisionStagesMixin, BaseModule):
         depth (int): 18, 34, 50, 101 or 152.
         td_mode (str): ``'joint'`` or ``'top'``. Defaults to ``'joint'``.
         feedback_distance (int): m; 0..3 for Bottleneck depths, 0..2 for
-            BasicBlock depths (m = 0: the attention T times on the top map,
-            as the official code). Defaults to 1.
+            BasicBlock depths. Defaults to 1.
         num_steps (int): T >= 1. Defaults to 2.
         reduction (int): r of the attention MLP. Defaults to 16.
         td_stages (Sequence[int]): Stages (0..3) whose blocks get TD when
@@ -97,9 +89,7 @@ class TDAMResNet(TDAMStepsBackbone, TorchvisionStagesMixin, BaseModule):
         td_blocks (Sequence[Sequence[int]], optional): Block indices per
             stage (four lists); overrides ``td_stages``. Defaults to the
             official lists (see :func:`default_td_blocks`).
-        td_order (str): ``'channel->spatial'`` (eqs. 6-8),
-            ``'spatial->channel'``, ``'spatial'``, ``'channel'`` or
-            ``'parallel'`` (see :class:`TopDownAttention`). Defaults to
+        td_order (str): See :class:`TopDownAttention`. Defaults to
             ``'channel->spatial'``.
         td_widths (str): ``'code'`` or ``'paper'`` (eq. 4). Defaults to
             ``'code'``.
@@ -109,36 +99,21 @@ class TDAMResNet(TDAMStepsBackbone, TorchvisionStagesMixin, BaseModule):
             -1 freezes nothing. Defaults to -1.
         norm_cfg (dict): Norm layer config. Defaults to ``dict(type='BN',
             requires_grad=True)``.
-        norm_eval (bool): Keep norm layers in eval mode when training.
-            Defaults to False.
-        with_cp (bool): Gradient checkpointing in the TD blocks. Defaults to
-            False.
+        norm_eval (bool): Norms in eval mode in training. Defaults to False.
+        with_cp (bool): Checkpoint the TD blocks. Defaults to False.
         zero_init_residual (bool): Zero the step-0 last BN of every block
             (the official ``zero_init_last_bn``; per-step BNs keep weight 1).
             Defaults to True.
-        step_norms_from_step0 (bool): After :meth:`init_weights` (e.g. loading
-            a plain ResNet checkpoint through ``init_cfg``), copy every step-0
-            norm's affine and statistics into its per-step copies
-            (``bn3`` -> ``bn3_1``, ...), so that a backbone started from
-            plain ImageNet weights normalises the re-run convolutions like
-            the first pass instead of with mean 0 / variance 1 (which matters
-            with ``norm_eval=True``). Leave False when the checkpoint has the
-            per-step norms (a TDAM checkpoint). Defaults to False.
-        pool_early_tops (bool): In Bottleneck blocks, compute every top
-            but the last only as its global average when that is exact (BN
-            with running statistics: evaluation or ``norm_eval``); see
-            :class:`~td_plugins.models.layers.TDBottleneck`. Same outputs,
-            fewer MACs (ResNet-50 joint T=2 m=1: 4.10 instead of 4.55 G).
+        step_norms_from_step0 (bool): After :meth:`init_weights`, copy
+            every step-0 norm into its per-step copies (``bn3`` ->
+            ``bn3_1``), for plain ResNet checkpoints. Defaults to False.
+        pool_early_tops (bool): Compute early Bottleneck tops only as their
+            global average where exact (docs/tdam.md, "Pooled early tops").
             Defaults to True.
-        step_norms_train (bool): Under ``norm_eval``, leave the per-step
-            norms (``bn3_1``, ...) in training mode (batch statistics,
-            running statistics updated) while every other norm stays frozen:
-            for a backbone whose per-step norms were never measured (copied
-            from ``bn3`` by ``step_norms_from_step0``). Their affine follows
-            ``norm_cfg['requires_grad']``. Defaults to False (they follow
-            ``norm_eval``; docs/tdam.md, "Downstream normalisation").
-        init_cfg (dict | list, optional): mmengine init config. Defaults to
-            None.
+        step_norms_train (bool): Under ``norm_eval``, keep the per-step
+            norms training (docs/tdam.md, "Downstream normalisation").
+            Defaults to False.
+        init_cfg (dict | list, optional): Init config. Defaults to None.
 
     Example:
         >>> import torch
@@ -195,8 +170,7 @@ class TDAMResNet(TDAMStepsBackbone, TorchvisionStagesMixin, BaseModule):
         self._freeze_stages()
 
     def _is_attention_norm(self, name: str) -> bool:
-        """The per-step norms ``layerK.i.bnN_t`` when ``step_norms_train``:
-        ``norm_eval`` then leaves them training."""
+        """Per-step norms, exempt from ``norm_eval`` if step_norms_train."""
         return self.step_norms_train and bool(_STEP_NORM.match(name))
 
     def init_weights(self) -> None:
@@ -205,8 +179,7 @@ class TDAMResNet(TDAMStepsBackbone, TorchvisionStagesMixin, BaseModule):
             self.copy_step0_norms()
 
     def copy_step0_norms(self) -> int:
-        """Copy ``bnK`` into every ``bnK_t`` of the TD blocks; returns how
-        many per-step norms were set."""
+        """Copy ``bnK`` into every ``bnK_t``; return how many were set."""
         count = 0
         for block in self.modules():
             if not hasattr(block, 'feedback_distance'):
@@ -236,8 +209,7 @@ class TDAMResNet(TDAMStepsBackbone, TorchvisionStagesMixin, BaseModule):
 
     def steps_head(self, x: torch.Tensor
                    ) -> Tuple[torch.Tensor, List[Tuple[torch.Tensor, ...]]]:
-        """Stem and layer1-3, run once before the stepped layer4 (official
-        ``output_pred_over_t``)."""
+        """Stem and layer1-3, once (official ``output_pred_over_t``)."""
         x = self._stem(x)
         outs = []
         for i, stage in enumerate(self.stages[:3]):
