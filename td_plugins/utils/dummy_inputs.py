@@ -1,10 +1,7 @@
 """A config's model with a dummy input of the task's usual size, and its MACs.
 
-What ``tools/analysis_tools/get_flops.py``, ``benchmark.py`` and
-``tools/misc/make_metafiles.py`` count and time: the model is built from the
-config (no weights, no dataset) and called once in ``mode='tensor'`` on a
-random input; MACs by :func:`td_plugins.utils.flops.count_complexity`.
-mmengine and the config's codebase are imported when a function is called.
+Used by ``get_flops.py``, ``benchmark.py`` and ``make_metafiles.py``;
+docs/flops.md, "The dummy input".
 """
 import contextlib
 import inspect
@@ -25,11 +22,7 @@ _SCOPES = ('mmpretrain', 'mmdet', 'mmpose', 'mmaction')
 
 
 def parse_shape(values: Sequence[int]) -> Tuple[int, ...]:
-    """``--shape`` values as mmpretrain/mmdet's get_flops take them.
-
-    One number ``S`` -> ``(S, S)``; two -> ``(H, W)``; three -> ``(C, H, W)``;
-    four -> ``(C, T, H, W)`` (a video clip). :func:`make_inputs` adds the
-    channel count and the batch (and clip) dimensions where missing.
+    """``--shape``: ``S`` or ``(H, W)``, ``(C, H, W)``, ``(C, T, H, W)``.
 
     Example:
         >>> parse_shape([224]), parse_shape([3, 16, 112, 112])
@@ -59,8 +52,7 @@ def _find_transform(pipeline: Any, type_name: str) -> Optional[dict]:
 
 
 def _eval_pipeline(cfg) -> list:
-    """The validation pipeline (one view: a centre crop, one clip), else
-    the test pipeline."""
+    """The validation pipeline, else the test pipeline."""
     for key in ('val_dataloader', 'test_dataloader'):
         loader = cfg.get(key)
         if loader and loader.get('dataset'):
@@ -81,20 +73,10 @@ def _dataset_type(cfg) -> str:
 
 
 def standard_input_shape(cfg) -> Tuple[Tuple[int, ...], str]:
-    """The input shape a config's FLOPs are usually quoted at.
+    """``(shape, description)``: the shape FLOPs are usually quoted at.
 
-    * classification (mmpretrain): the evaluation crop (``CenterCrop``),
-      else the evaluation ``Resize`` (TNet), else 224x224; CIFAR 32x32;
-    * detection (mmdet): 1333x800, i.e. an 800x1333 image, padded as the
-      config's data preprocessor pads it (``pad_size_divisor``);
-    * pose (mmpose): the codec's input size (256x192 for these configs);
-    * action recognition (mmaction): one view as the validation pipeline
-      makes it: ``clip_len`` frames at its centre-crop size (``3 x T x H x
-      W``).
-
-    Returns:
-        (shape, description): the shape for :func:`make_inputs` and a short
-        text saying where it came from.
+    Classification: the evaluation crop (CIFAR 32x32); detection: 1333x800,
+    padded; pose: the codec's input size; video: one validation clip.
     """
     scope = _scope(cfg)
     pipeline = _eval_pipeline(cfg)
@@ -133,20 +115,7 @@ def standard_input_shape(cfg) -> Tuple[Tuple[int, ...], str]:
 
 
 def full_count_options(model: nn.Module) -> Dict[str, bool]:
-    """Config options that make every operation of the architecture run.
-
-    A module may skip work at inference without changing its outputs; it
-    says so with a public ``pool_early_tops`` attribute that is True (TDAM's
-    blocks: the early steps' tops computed on the pooled map). The option
-    switches it off through the top-level module (``model.<name>``) whose
-    constructor takes the same argument.
-
-    Args:
-        model (nn.Module): The built model.
-
-    Returns:
-        dict: ``{'model.<name>.pool_early_tops': False}`` per such module;
-        empty when nothing is skipped.
+    """``{'model.<name>.pool_early_tops': False}`` per module skipping work.
 
     Example:
         >>> full_count_options(nn.Sequential(nn.Conv2d(3, 8, 1)))
@@ -163,14 +132,7 @@ def full_count_options(model: nn.Module) -> Dict[str, bool]:
 
 
 def build_model(cfg, device: str = 'cpu') -> nn.Module:
-    """Build ``cfg.model`` in eval mode, without loading any weights.
-
-    The default scope is set from ``cfg.default_scope`` (the config's
-    ``custom_imports`` were imported by ``Config.fromfile``). The model is
-    built on the CPU (constructors may compute with tensors) and then moved
-    to ``device``; on ``'meta'`` the parameters keep their shapes and drop
-    their storage.
-    """
+    """Build ``cfg.model`` in eval mode on ``device``, without weights."""
     from mmengine.model import revert_sync_batchnorm
 
     from .config_model import build_from_config
@@ -181,18 +143,9 @@ def build_model(cfg, device: str = 'cpu') -> nn.Module:
 
 def make_inputs(cfg, model: nn.Module, shape: Sequence[int],
                 device: str = 'cpu') -> Tuple[tuple, dict]:
-    """Positional and keyword arguments of one ``model(...)`` call.
+    """Positional and keyword arguments of one ``model(..., mode='tensor')``.
 
-    * mmpretrain: ``model(x, mode='tensor')`` -> backbone, neck and head;
-    * mmdet: ``model(x, [sample], mode='tensor')`` -> the raw head outputs
-      (two-stage detectors: RPN, its proposals and the RoI head);
-    * mmpose: ``model(x, None, mode='tensor')`` -> backbone, neck, head;
-    * mmaction: ``model(x, mode='tensor', stage='head')`` with
-      ``x: [1, 1, C, T, H, W]`` (Recognizer3D) or ``[1, T, C, H, W]``
-      (Recognizer2D, T segments) -> backbone and classification head.
-
-    ``shape`` is ``(H, W)``, ``(C, H, W)`` or, for a video, ``(C, T, H, W)``
-    (``(H, W)`` then takes T from the config's test pipeline).
+    ``shape`` is ``(H, W)``, ``(C, H, W)`` or, for a video, ``(C, T, H, W)``.
     """
     scope = _scope(cfg)
     shape = tuple(shape)
@@ -230,20 +183,13 @@ def make_inputs(cfg, model: nn.Module, shape: Sequence[int],
 
 def det_data_samples(batch: int, img_shape: Sequence[int],
                      pad_shape: Optional[Sequence[int]] = None) -> list:
-    """mmdet data samples of a batch that the test pipeline did not resize.
-
-    The metadata a two-stage detector's RPN needs in a ``mode='tensor'``
-    forward: ``img_shape`` and ``ori_shape`` the image, ``pad_shape`` and
-    ``batch_input_shape`` the padded input, ``scale_factor`` 1.
+    """``batch`` mmdet data samples for a ``mode='tensor'`` forward.
 
     Args:
         batch (int): Number of samples.
         img_shape (Sequence[int]): ``(h, w)`` of the image.
         pad_shape (Sequence[int], optional): ``(H, W)`` after padding.
             Defaults to ``img_shape``.
-
-    Returns:
-        list[DetDataSample]: One per image.
     """
     from mmdet.structures import DetDataSample
     shape = tuple(int(s) for s in img_shape)
@@ -257,24 +203,16 @@ def config_complexity(config: Any, shape: Optional[Sequence[int]] = None,
                       device: str = 'auto', elementwise: bool = True,
                       cfg_options: Optional[dict] = None
                       ) -> ModelComplexity:
-    """MACs and parameters of a config's model at an input shape.
+    """MACs and parameters (``ModelComplexity``) of a config's model.
 
     Args:
         config: A config path or an ``mmengine.Config``.
         shape (Sequence[int], optional): See :func:`parse_shape`; defaults
             to :func:`standard_input_shape`.
-        device (str): ``'auto'`` (default) counts on the ``'meta'`` device
-            (shapes only, instant) and falls back to the CPU when the model
-            cannot run there (data-dependent code: NMS, ``.item()``, custom
-            kernels); or ``'meta'``, ``'cpu'``, ``'cuda'``.
+        device (str): ``'auto'`` (default: ``'meta'``, else the CPU),
+            ``'meta'``, ``'cpu'`` or ``'cuda'``.
         elementwise (bool): Count element-wise products. Defaults to True.
         cfg_options (dict, optional): Merged into the config first.
-
-    Returns:
-        ModelComplexity: with ``input_shape`` the full input tensor shape,
-        ``notes`` saying where the shape came from and on which device it
-        was counted, and ``full_count_options`` from
-        :func:`full_count_options`.
     """
     from mmengine.config import Config
 
@@ -323,18 +261,7 @@ def config_complexity(config: Any, shape: Optional[Sequence[int]] = None,
 
 @contextlib.contextmanager
 def fixed_proposals(model: nn.Module) -> Iterator[int]:
-    """A two-stage detector's RPN passes ``test_cfg.rpn.max_per_img``
-    proposals per image while this is active.
-
-    With untrained weights and a random image, how many boxes survive the
-    RPN's NMS is arbitrary, and the RoI head's MACs are proportional to it.
-    While this is active, ``rpn_head.predict`` runs the RPN head itself (its
-    convolutions are counted) and returns that many fixed boxes spread over
-    the image instead of decoding and suppressing (no MACs either way);
-    RoIAlign does not depend on where boxes are, only on how many.
-
-    Args:
-        model (nn.Module): Any model; only two-stage detectors change.
+    """Make a two-stage detector's RPN pass ``max_per_img`` fixed proposals.
 
     Yields:
         int: The number of proposals per image; 0 for any other model.
