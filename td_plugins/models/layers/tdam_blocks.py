@@ -1,11 +1,8 @@
 """torchvision's ResNet blocks with TDAM's recurrent top-down attention.
 
 Jaiswal, Fernando and Tan, "TDAM" (ECCV 2022), section 3 (eqs. 1-3) and
-Fig. 2: the block's top path runs T times, the searchlight attends the
-bottom map m convolutions below the top; the loop is
-:class:`~td_plugins.models.layers.tdam_steps.TDAMSteps`. Parameter names
-stay torchvision's; TDAM adds ``td.*`` and the per-step BNs ``bn3_1``, ...
-(docs/tdam.md, "Blocks").
+Fig. 2; the loop is :class:`~td_plugins.models.layers.tdam_steps.TDAMSteps`.
+See docs/tdam.md, "Host blocks".
 """
 from typing import Callable, Optional, Tuple
 
@@ -21,13 +18,7 @@ __all__ = ['TDBasicBlock', 'TDBottleneck', 'KeepStatsCheckpointMixin']
 
 
 class KeepStatsCheckpointMixin:
-    """For the *plain* blocks of a TDAM host (mmaction's ``Bottleneck3d``,
-    mmpretrain's ``InvertedResidual``), whose own ``with_cp`` uses
-    ``torch.utils.checkpoint`` and so updates BN running statistics twice:
-    put this mixin first and the whole block is checkpointed with
-    :func:`checkpoint_keep_stats` instead (the base ``forward`` runs with
-    ``with_cp`` switched off inside), so ``with_cp=True`` equals
-    ``with_cp=False`` in outputs, gradients and statistics."""
+    """Put first in a plain block: its ``with_cp`` keeps BN statistics."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.with_cp and x.requires_grad:
@@ -84,11 +75,7 @@ class _TDMixin(TDAMSteps):
     _pointwise_last = False
 
     def _can_pool_top(self, norm: nn.Module) -> bool:
-        """True when a step's top is only needed as its global average and
-        that average can be taken *before* the last conv and norm, exactly:
-        the conv is pointwise and the norm is a BN using running statistics
-        (per-channel affine). Only m >= 1: with m = 0 the top is also the
-        bottom."""
+        """Whether an early top may be pooled before its last conv."""
         return (self.pool_early_tops and self._pointwise_last
                 and self.feedback_distance >= 1
                 and isinstance(norm, nn.modules.batchnorm._BatchNorm)
@@ -96,8 +83,7 @@ class _TDMixin(TDAMSteps):
 
     def rerun(self, x: torch.Tensor, t: int,
               last: bool = True) -> torch.Tensor:
-        """Re-run the m convs from the attended bottom ``x`` with step t's
-        norms; unless ``last``, return only the pooled top when exact."""
+        """Re-run the m convs from the attended bottom with step t's norms."""
         chain = self._chains[self.feedback_distance]
         for i, (conv, bn) in enumerate(chain):
             norm = getattr(self, f'{bn}_{t}')
@@ -125,20 +111,14 @@ class TDBottleneck(_TDMixin, Bottleneck):
             norm_layer: As torchvision's ``Bottleneck``.
         td_mode (str): ``'joint'`` or ``'top'``. Defaults to ``'joint'``.
         feedback_distance (int): m, 0..3. Defaults to 1.
-        num_steps (int): T >= 1 (T = 1 with m >= 1 is the plain block; no
-            attention module is built). Defaults to 2.
+        num_steps (int): T >= 1. Defaults to 2.
         reduction (int): r of the attention MLP. Defaults to 16.
         order (str): Attention order (see :class:`TopDownAttention`).
             Defaults to ``'channel->spatial'``.
         widths (str): ``'code'`` or ``'paper'``. Defaults to ``'code'``.
-        with_cp (bool): Gradient checkpointing of the block (running
-            statistics kept as without it). Defaults to False.
-        pool_early_tops (bool): Every top but the last is used only through
-            its global average (the searchlight's input); when the last conv
-            is pointwise and its BN uses running statistics (evaluation, or
-            ``norm_eval``), average *before* that conv and BN, which is the
-            same function without the full-size conv (ResNet-50: 4.55 ->
-            4.10 GMACs at inference). Defaults to True.
+        with_cp (bool): Checkpoint the block. Defaults to False.
+        pool_early_tops (bool): Pool early tops before conv3 and bn3 where
+            exact (docs/tdam.md). Defaults to True.
 
     Example:
         >>> import torch, torch.nn as nn
