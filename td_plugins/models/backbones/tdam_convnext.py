@@ -1,11 +1,8 @@
 """TDAM-ConvNeXt: mmpretrain's ConvNeXt with TDAM's top-down attention.
 
-Jaiswal, Fernando and Tan, "TDAM: Top-Down Attention Module for Contextually
-Guided Feature Selection in CNNs" (ECCV 2022), section 3 (eqs. 1-3 the steps,
-eqs. 4-8 the searchlight) and section 4 ("for ConvNeXt, we apply at blocks
-of stages 3 and 4"), as the official ``tdconvnext.py``: top = the
-``pointwise_conv2`` output before layer scale, m = 1 or 2, no per-step norm
-(docs/tdam.md, "ConvNeXt").
+Jaiswal, Fernando and Tan, "TDAM" (ECCV 2022), sections 3 and 4 ("for
+ConvNeXt, we apply at blocks of stages 3 and 4"), as the official
+``tdconvnext.py``. See docs/tdam.md, "Host blocks".
 """
 import inspect
 from typing import Any, List, Sequence, Tuple
@@ -30,8 +27,7 @@ _DEFAULTS = {name: p.default for name, p in
 
 
 class KeepStatsConvNeXtBlock(KeepStatsCheckpointMixin, ConvNeXtBlock):
-    """mmpretrain's ``ConvNeXtBlock`` checkpointed as the TD blocks are
-    (:class:`KeepStatsCheckpointMixin`)."""
+    """``ConvNeXtBlock`` whose ``with_cp`` keeps running statistics."""
 
 
 class TDConvNeXtBlock(TDAMSteps, ConvNeXtBlock):
@@ -42,20 +38,12 @@ class TDConvNeXtBlock(TDAMSteps, ConvNeXtBlock):
         td_mode (str): ``'joint'`` (eq. 4) or ``'top'`` (eq. 5).
             Defaults to ``'joint'``.
         feedback_distance (int): m, 1 or 2. Defaults to 1.
-        num_steps (int): T >= 1; T = 1 is the plain block (no attention
-            module is built). Defaults to 2.
-        reduction (int): r of the attention MLP (hidden width
-            ``in_channels // r``). Defaults to 16.
-        td_order (str): ``'channel->spatial'`` (eqs. 6-8),
-            ``'spatial->channel'``, ``'spatial'``, ``'channel'`` or
-            ``'parallel'`` (see :class:`TopDownAttention`). Defaults to
+        num_steps (int): T >= 1 (1: the plain block). Defaults to 2.
+        reduction (int): r; hidden width ``in_channels // r``. Defaults to 16.
+        td_order (str): See :class:`TopDownAttention`. Defaults to
             ``'channel->spatial'``.
-        td_widths (str): ``'code'`` or ``'paper'`` (eq. 4's bottom
-            width). Defaults to ``'code'``.
-        **kwargs: The other ``ConvNeXtBlock`` arguments
-            (``dw_conv_cfg``, ``norm_cfg``, ``act_cfg``, ``mlp_ratio``,
-            ``linear_pw_conv``, ``drop_path_rate``,
-            ``layer_scale_init_value``, ``use_grn``, ``with_cp``).
+        td_widths (str): ``'code'`` or ``'paper'``. Defaults to ``'code'``.
+        **kwargs: The other ``ConvNeXtBlock`` arguments.
 
     Example:
         >>> import torch
@@ -132,24 +120,17 @@ class TDAMConvNeXt(TDAMStepsBackbone, ConvNeXt):
     Args:
         td_mode (str): ``'joint'`` (eq. 4) or ``'top'`` (eq. 5).
             Defaults to ``'joint'``.
-        feedback_distance (int): m, 1 (bottom = the ``4 * dim`` hidden
-            map) or 2 (bottom = the LayerNorm output). Defaults to 1.
+        feedback_distance (int): m, 1 or 2 (docs/tdam.md). Defaults to 1.
         num_steps (int): T >= 1. Defaults to 2.
         reduction (int): r of the attention MLP. Defaults to 16.
         td_stages (Sequence[int]): 0-based stages whose blocks all get
             TD. Defaults to (2, 3), the official stages 3 and 4.
-        td_order (str): ``'channel->spatial'`` (eqs. 6-8),
-            ``'spatial->channel'``, ``'spatial'``, ``'channel'`` or
-            ``'parallel'`` (see :class:`TopDownAttention`). Defaults to
+        td_order (str): See :class:`TopDownAttention`. Defaults to
             ``'channel->spatial'``.
         td_widths (str): ``'code'`` (official) or ``'paper'`` (eq. 4).
             Defaults to ``'code'``.
-        **kwargs: ``mmpretrain.models.ConvNeXt`` arguments (``arch``,
-            ``linear_pw_conv``, ``use_grn``, ``drop_path_rate``,
-            ``layer_scale_init_value``, ``out_indices``,
-            ``frozen_stages``, ``gap_before_final_norm``, ``with_cp``,
-            ``init_cfg``, ...), with ConvNeXt's defaults
-            (``arch='tiny'``).
+        **kwargs: ``mmpretrain.models.ConvNeXt`` arguments, with its
+            defaults (``arch='tiny'``).
 
     Example:
         >>> import torch
