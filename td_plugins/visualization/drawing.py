@@ -1,8 +1,4 @@
-"""Heat-map panels: colour maps, titles, rows and grids of BGR pictures.
-
-The maps drawn are those of :mod:`td_plugins.visualization.attention`; the
-layout is described in docs/visualization.md.
-"""
+"""Heat-map panels of BGR pictures (docs/visualization.md, "Panels")."""
 from typing import List, Sequence, Tuple
 
 import cv2
@@ -13,22 +9,11 @@ Panel = Tuple[str, np.ndarray]  # (title, BGR uint8 picture)
 
 def colour_overlay(mask: np.ndarray, image: np.ndarray,
                    alpha: float = 0.55) -> Tuple[np.ndarray, float, float]:
-    """Blend a min-max stretched JET heat map of ``mask`` over ``image``.
-
-    Args:
-        mask (np.ndarray): A ``(h, w)`` map, resized to the image. A
-            constant mask is drawn as all zero.
-        image (np.ndarray): A BGR uint8 picture ``(H, W, 3)``.
-        alpha (float): Weight of the colours. Defaults to 0.55.
-
-    Returns:
-        tuple: The ``(H, W, 3)`` picture and the mask's range ``(lo, hi)``.
+    """``(picture, lo, hi)``: ``mask`` min-max stretched, in JET, on ``image``.
 
     Example:
-        >>> img = np.zeros((32, 48, 3), np.uint8)
-        >>> tile, lo, hi = colour_overlay(np.arange(6.).reshape(2, 3), img)
-        >>> tile.shape, lo, hi
-        ((32, 48, 3), 0.0, 5.0)
+        >>> colour_overlay(np.eye(2), np.zeros((4, 6, 3), np.uint8))[1:]
+        (0.0, 1.0)
     """
     mask = cv2.resize(mask.astype(np.float32), image.shape[1::-1],
                       interpolation=cv2.INTER_LINEAR)
@@ -40,14 +25,7 @@ def colour_overlay(mask: np.ndarray, image: np.ndarray,
 
 
 def add_title(tile: np.ndarray, text: str) -> np.ndarray:
-    """A copy of ``tile`` with ``text`` wrapped on a darkened top band.
-
-    Args:
-        tile (np.ndarray): A BGR uint8 picture; its size is kept.
-        text (str): The title.
-
-    Returns:
-        np.ndarray: The titled picture.
+    """A copy of ``tile`` (same size) with ``text`` on a darkened top band.
 
     Example:
         >>> add_title(np.zeros((40, 60, 3), np.uint8), 'step 1').shape
@@ -74,35 +52,18 @@ def add_title(tile: np.ndarray, text: str) -> np.ndarray:
 
 
 def overlay_panel(mask: np.ndarray, image: np.ndarray, title: str) -> Panel:
-    """A titled heat-map panel of ``mask`` over ``image``, range in title.
-
-    Args:
-        mask (np.ndarray): A ``(h, w)`` map.
-        image (np.ndarray): A BGR uint8 picture ``(H, W, 3)``.
-        title (str): The panel's title, followed by ``[lo, hi]``.
-
-    Returns:
-        tuple: ``(title, picture)``, the picture ``(H, W, 3)``.
+    """``(title, picture)``: :func:`colour_overlay` drawn ``title [lo, hi]``.
 
     Example:
-        >>> img = np.zeros((32, 48, 3), np.uint8)
-        >>> title, tile = overlay_panel(np.eye(4), img, 'map')
-        >>> title, tile.shape
-        ('map', (32, 48, 3))
+        >>> overlay_panel(np.eye(4), np.zeros((8, 8, 3), np.uint8), 'map')[0]
+        'map'
     """
     tile, lo, hi = colour_overlay(mask, image)
     return title, add_title(tile, f'{title} [{lo:.3g}, {hi:.3g}]')
 
 
 def panel_row(image: np.ndarray, panels: Sequence[Panel]) -> np.ndarray:
-    """The titled input followed by the panels, side by side.
-
-    Args:
-        image (np.ndarray): A BGR uint8 picture ``(H, W, 3)``.
-        panels (Sequence[tuple]): ``(title, picture)`` pairs of its size.
-
-    Returns:
-        np.ndarray: A ``(H, (1 + len(panels)) * W, 3)`` picture.
+    """The titled ``image`` and then the ``(title, picture)`` panels in a row.
 
     Example:
         >>> img = np.zeros((32, 48, 3), np.uint8)
@@ -114,12 +75,6 @@ def panel_row(image: np.ndarray, panels: Sequence[Panel]) -> np.ndarray:
 
 def stack_rows(rows: Sequence[np.ndarray]) -> np.ndarray:
     """Rows stacked top to bottom, short ones padded white on the right.
-
-    Args:
-        rows (Sequence[np.ndarray]): BGR pictures ``(H_i, W_i, 3)``.
-
-    Returns:
-        np.ndarray: A ``(sum H_i, max W_i, 3)`` picture.
 
     Example:
         >>> a, b = np.zeros((2, 3, 3), np.uint8), np.zeros((4, 5, 3), np.uint8)

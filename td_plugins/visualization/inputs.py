@@ -11,22 +11,7 @@ from td_plugins.utils.dummy_inputs import det_data_samples
 
 def prepare_input(model: nn.Module, image: np.ndarray, scope: str,
                   frames: int) -> torch.Tensor:
-    """``image`` as the input the model's data preprocessor would give.
-
-    Channel order and normalisation of the preprocessor, zero padding to its
-    ``pad_size_divisor``; mmaction2 gets the ``(1, 1, C, [T,] H, W)`` layout,
-    the image repeated over ``frames`` frames for 3D models.
-
-    Args:
-        model (nn.Module): A model with a ``data_preprocessor``.
-        image (np.ndarray): A BGR uint8 picture ``(H, W, 3)``.
-        scope (str): The config's ``default_scope`` (``'mmaction'`` changes
-            the layout).
-        frames (int): Frames of the clip of a 3D (``NCTHW``) model.
-
-    Returns:
-        torch.Tensor: ``(1, 3, H', W')`` (padded), or mmaction2's layout, on
-        the model's device.
+    """``image`` (BGR uint8) as the model's data preprocessor would give it.
 
     Example:
         >>> from types import SimpleNamespace
@@ -56,20 +41,7 @@ def prepare_input(model: nn.Module, image: np.ndarray, scope: str,
 def tensor_data_samples(x: torch.Tensor, scope: str,
                         img_shape: Optional[Tuple[int, int]] = None
                         ) -> Optional[list]:
-    """The ``data_samples`` of a ``mode='tensor'`` forward of ``x``.
-
-    For mmdet, one ``DetDataSample`` per image with the metadata the test
-    pipeline and data preprocessor would give (a two-stage detector's RPN
-    needs ``img_shape``); None for the other scopes.
-
-    Args:
-        x (torch.Tensor): The padded input ``(N, C, H, W)``.
-        scope (str): The config's ``default_scope``.
-        img_shape (tuple, optional): ``(h, w)`` before padding. Defaults to
-            ``x``'s.
-
-    Returns:
-        list or None: The data samples.
+    """mmdet's data samples for a ``mode='tensor'`` forward; None otherwise.
 
     Example:
         >>> tensor_data_samples(torch.zeros(1, 3, 64, 64), 'mmpretrain')
@@ -82,16 +54,7 @@ def tensor_data_samples(x: torch.Tensor, scope: str,
 
 def spatial_map(t: torch.Tensor, size: Tuple[int, int],
                 padded: Tuple[int, int]) -> np.ndarray:
-    """A map cropped to the part that covers the image, not the padding.
-
-    Args:
-        t (torch.Tensor): A ``(h, w)`` map, or a video map ``(T, h, w)``
-            (its middle frame is taken).
-        size (tuple): The image's ``(H, W)``.
-        padded (tuple): The padded input's ``(H', W')``.
-
-    Returns:
-        np.ndarray: The cropped ``(h', w')`` map.
+    """A ``(h, w)`` map (video: middle frame) cut to the image (no padding).
 
     Example:
         >>> spatial_map(torch.zeros(3, 8, 8), (40, 50), (64, 64)).shape

@@ -1,8 +1,4 @@
-"""TDAF's ANAR masks as maps: one per gated stage and flow.
-
-Pang et al., "TDAF: Top-Down Attention Framework for Vision Tasks", AAAI
-2021, eq. 5 (the ANAR mask) and Fig. 3b (masks per flow, coarse to fine).
-"""
+"""TDAF's ANAR masks as maps (Pang et al., AAAI 2021, eq. 5, Fig. 3b)."""
 from typing import Any, List, Tuple
 
 import torch
@@ -18,16 +14,7 @@ __all__ = ['colour_overlay', 'recorded_masks', 'tdaf_maps']
 
 
 def recorded_masks(r2dns: nn.Module) -> List[Tuple[int, int, Any]]:
-    """Every mask ``r2dns`` recorded in its last forward, with its place.
-
-    A stage's masks gate its last ``len(masks)`` flows.
-
-    Args:
-        r2dns (nn.Module): An ``R2DNS`` run with ``record_attention`` set.
-
-    Returns:
-        list[tuple]: ``(stage, flow, mask)``, stage and flow 1-based, the
-        mask ``(N, 1, h, w)``.
+    """``(stage, flow, mask)`` (1-based) per mask of the last forward.
 
     Example:
         >>> from types import SimpleNamespace
@@ -45,15 +32,7 @@ def recorded_masks(r2dns: nn.Module) -> List[Tuple[int, int, Any]]:
 
 
 def tdaf_maps(model: nn.Module) -> List[Map]:
-    """Sample 0's mask of every ANAR in the model's last forward.
-
-    Args:
-        model (nn.Module): A model whose ``R2DNS`` modules were run with
-            ``record_attention`` set.
-
-    Returns:
-        list[tuple]: ``(title, (h, w) mask)`` per gated stage and flow,
-        titled with the R2DNS's name when the model has several.
+    """``(title, (h, w) mask)``: sample 0's mask of every ANAR, last forward.
 
     Example:
         >>> tdaf_maps(nn.Sequential())

@@ -1,7 +1,5 @@
-"""TNet's attended regions drawn as boxes, one colour per level.
-
-Papadopoulos et al., "Hard-Attention for Scalable Image Classification",
-NeurIPS 2021, Fig. 4 (the regions attended at each level).
+"""TNet's attended regions as boxes, one colour per level (NeurIPS 2021,
+Fig. 4).
 """
 from typing import List, Optional, Sequence, Tuple
 
@@ -31,21 +29,7 @@ def level_colour(level: int) -> Tuple[int, int, int]:
 def draw_regions(image: np.ndarray, boxes: np.ndarray, levels: Sequence[int],
                  probs: Optional[Sequence[float]] = None,
                  title: Optional[str] = None) -> np.ndarray:
-    """Boxes drawn on a copy of ``image``, coarse levels first.
-
-    Finer boxes stay on top; labels (level and probability, and ``title``)
-    only on pictures of 128 px or more.
-
-    Args:
-        image (np.ndarray): A BGR uint8 picture ``(H, W, 3)``.
-        boxes (np.ndarray): ``(K, 4)`` boxes ``(x1, y1, x2, y2)``, end
-            exclusive, in image pixels.
-        levels (Sequence[int]): The 1-based level of each box.
-        probs (Sequence[float], optional): Each box's location probability.
-        title (str, optional): Written at the bottom left.
-
-    Returns:
-        np.ndarray: The ``(H, W, 3)`` picture.
+    """``(K, 4)`` boxes of 1-based ``levels`` drawn on a copy of ``image``.
 
     Example:
         >>> img = np.zeros((64, 64, 3), np.uint8)
@@ -74,8 +58,7 @@ def draw_regions(image: np.ndarray, boxes: np.ndarray, levels: Sequence[int],
 
 
 def is_tnet(model: nn.Module) -> bool:
-    """Whether ``model`` is a ``td_plugins.TNet`` (False without mmpretrain,
-    which TNet subclasses).
+    """Whether ``model`` is a ``td_plugins.TNet`` (False without mmpretrain).
 
     Example:
         >>> is_tnet(nn.Identity())
@@ -90,20 +73,7 @@ def is_tnet(model: nn.Module) -> bool:
 
 def tnet_panels(model: nn.Module, image: np.ndarray,
                 classes: Optional[Sequence[str]] = None) -> List[Panel]:
-    """TNet's attended regions over ``image``, one panel per level.
-
-    Level 1 is the first attended level (the paper's level 2). The image is
-    resized to the model's ``input_size`` for the traversal and the boxes
-    are scaled back.
-
-    Args:
-        model (nn.Module): A ``td_plugins.TNet`` in eval mode.
-        image (np.ndarray): A BGR uint8 picture ``(H, W, 3)``.
-        classes (Sequence[str], optional): Class names for the title.
-
-    Returns:
-        list[tuple]: ``(title, (H, W, 3) picture)`` per attended level.
-    """
+    """``(title, picture)`` per attended level of ``model`` on ``image``."""
     h, w = image.shape[:2]
     in_h, in_w = getattr(model, 'input_size', None) or (h, w)
     x = prepare_input(model, cv2.resize(image, (in_w, in_h)), 'mmpretrain',
