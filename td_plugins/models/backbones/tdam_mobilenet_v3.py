@@ -1,12 +1,9 @@
 """TDAM-MobileNetV3: mmpretrain's MobileNetV3 with TDAM in place of SE.
 
-Jaiswal, Fernando and Tan, "TDAM: Top-Down Attention Module for Contextually
-Guided Feature Selection in CNNs" (ECCV 2022), section 3 (eqs. 1-3 the steps,
-eqs. 4-8 the searchlight) and section 4 ("For MobileNetV3 large, we apply
-our module at the final three layers, replacing the existing SE blocks").
-No official code exists; the block (bottom = the SE input, top = the
-projection output) and the parameter counts are in docs/tdam.md
-("MobileNetV3").
+Jaiswal, Fernando and Tan, "TDAM" (ECCV 2022), sections 3 and 4 ("For
+MobileNetV3 large, we apply our module at the final three layers, replacing
+the existing SE blocks"). No official code exists: docs/tdam.md, "Host
+blocks", has the block and its parameter counts.
 """
 from typing import Any, List, Optional, Sequence, Tuple
 
@@ -31,20 +28,16 @@ __all__ = ['KeepStatsInvertedResidual', 'TDAMMobileNetV3',
 
 
 def se_layers(arch_setting: Sequence[Sequence[Any]]) -> Tuple[int, ...]:
-    """Module indices ``i`` (``layer<i>``) of the SE inverted residuals of
-    an mmpretrain MobileNetV3 ``arch_settings`` entry."""
+    """Indices ``i`` (``layer<i>``) of an arch's SE inverted residuals."""
     return tuple(i + 1 for i, params in enumerate(arch_setting) if params[3])
 
 
 class KeepStatsInvertedResidual(KeepStatsCheckpointMixin, InvertedResidual):
-    """mmpretrain's ``InvertedResidual`` whose ``with_cp`` keeps running
-    statistics (:class:`KeepStatsCheckpointMixin`)."""
+    """``InvertedResidual`` whose ``with_cp`` keeps running statistics."""
 
 
 class TDInvertedResidual(TDAMSteps, InvertedResidual):
     """mmpretrain's inverted residual with TDAM instead of SE.
-
-    Bottom, top and the steps: docs/tdam.md, "MobileNetV3".
 
     Args:
         in_channels (int): Input channels.
@@ -53,28 +46,21 @@ class TDInvertedResidual(TDAMSteps, InvertedResidual):
         kernel_size (int): Depthwise kernel size. Defaults to 3.
         stride (int): Depthwise stride. Defaults to 1.
         conv_cfg (dict, optional): Conv config. Defaults to None.
-        norm_cfg (dict, optional): Norm config, also used for the
-            per-step norms. Defaults to ``dict(type='BN')``.
-        act_cfg (dict): Activation config. Defaults to
-            ``dict(type='ReLU')``.
+        norm_cfg (dict, optional): Norm config (also the per-step norms).
+            Defaults to ``dict(type='BN')``.
+        act_cfg (dict): Activation. Defaults to ``dict(type='ReLU')``.
         drop_path_rate (float): Stochastic depth rate. Defaults to 0.
         with_cp (bool): Gradient checkpointing. Defaults to False.
-        td_mode (str): ``'joint'`` (eq. 4) or ``'top'`` (eq. 5).
-            Defaults to ``'joint'``.
+        td_mode (str): 'joint' (eq. 4) or 'top' (eq. 5). Defaults to 'joint'.
         feedback_distance (int): m, 1 or 2. Defaults to 1.
         num_steps (int): T >= 1. Defaults to 2.
         reduction (int): r of the attention MLP. Defaults to 16.
-        td_order (str): Attention order. Defaults to
-            ``'channel->spatial'``.
-        td_widths (str): ``'code'`` or ``'paper'``. Defaults to
-            ``'code'``.
-        init_cfg (dict | list[dict], optional): Init config. Defaults to
-            None.
+        td_order (str): Attention order. Defaults to 'channel->spatial'.
+        td_widths (str): ``'code'`` or ``'paper'``. Defaults to ``'code'``.
+        init_cfg (dict | list[dict], optional): Defaults to None.
 
     Example:
         >>> import torch
-        >>> from td_plugins.models.backbones.tdam_mobilenet_v3 import (
-        ...     TDInvertedResidual)
         >>> block = TDInvertedResidual(160, 160, 960, 5)
         >>> block(torch.rand(1, 160, 7, 5)).shape
         torch.Size([1, 160, 7, 5])
@@ -170,30 +156,18 @@ class TDAMMobileNetV3(TDAMStepsBackbone, MobileNetV3):
     Args:
         arch (str): ``'large'``, ``'small'``, ``'small_075'`` or
             ``'small_050'``. Defaults to ``'large'`` (the paper's).
-        td_mode (str): ``'joint'`` (eq. 4) or ``'top'`` (eq. 5).
-            Defaults to ``'joint'``.
-        feedback_distance (int): m; 1 re-runs the projection conv, 2
-            also the depthwise conv. Defaults to 1.
-        num_steps (int): T >= 1. T = 1 is MobileNetV3 without SE in the
-            TD layers (no attention module is built). Defaults to 2.
+        td_mode (str): 'joint' (eq. 4) or 'top' (eq. 5). Defaults to 'joint'.
+        feedback_distance (int): m, 1 or 2. Defaults to 1.
+        num_steps (int): T >= 1 (1: neither SE nor TD there). Defaults to 2.
         reduction (int): r of the attention MLP. Defaults to 16.
-        td_layers (Sequence[int], optional): Indices ``i`` of the
-            ``layer<i>`` modules whose SE becomes TDAM; only SE layers
-            are valid. Defaults to the last three SE layers ((13, 14, 15)
-            for ``'large'``).
-        td_order (str): Attention order. Defaults to
-            ``'channel->spatial'``.
-        td_widths (str): ``'code'`` or ``'paper'``. Defaults to
-            ``'code'``.
-        **kwargs: ``mmpretrain.models.MobileNetV3`` arguments
-            (``conv_cfg``, ``norm_cfg``, ``out_indices``,
-            ``frozen_stages``, ``norm_eval``, ``with_cp``,
-            ``init_cfg``).
+        td_layers (Sequence[int], optional): SE layers ``layer<i>`` to
+            convert. Defaults to the last three ((13, 14, 15) for 'large').
+        td_order (str): Attention order. Defaults to 'channel->spatial'.
+        td_widths (str): ``'code'`` or ``'paper'``. Defaults to ``'code'``.
+        **kwargs: ``mmpretrain.models.MobileNetV3`` arguments.
 
     Example:
         >>> import torch
-        >>> from td_plugins.models.backbones.tdam_mobilenet_v3 import (
-        ...     TDAMMobileNetV3)
         >>> model = TDAMMobileNetV3(out_indices=(12, 16)).eval()
         >>> [tuple(o.shape) for o in model(torch.rand(1, 3, 97, 130))]
         [(1, 112, 7, 9), (1, 960, 4, 5)]
