@@ -1,12 +1,5 @@
-"""timm's ``RandomResizedCropAndInterpolation(interpolation='random')``.
-
-The official TDAM ImageNet runs (Jaiswal, Fernando and Tan, ECCV 2022;
-``td_train_and_evaluate.py``, ``--train-interpolation random`` by default)
-resize every crop with an interpolation drawn from ``(bilinear, bicubic)``;
-mmpretrain's ``RandomResizedCrop`` takes one, this subclass draws it per
-image. The package imports this module only when mmpretrain is installed
-(:func:`td_plugins.utils.codebases.import_if_available`).
-"""
+"""timm's random-interpolation ``RandomResizedCrop``, as the official TDAM
+runs (ECCV 2022; docs/tdam.md, "ImageNet recipe as released")."""
 from typing import Any, Dict, Sequence
 
 import numpy as np
@@ -21,23 +14,15 @@ _METHODS = ('nearest', 'bilinear', 'bicubic', 'area', 'lanczos')
 
 @TRANSFORMS.register_module()
 class RandomInterpolationResizedCrop(RandomResizedCrop):
-    """mmpretrain's ``RandomResizedCrop`` with the interpolation drawn
-    uniformly from ``interpolations`` for every image.
-
-    Added key: ``interpolation`` (the method used).
+    """``RandomResizedCrop`` drawing the interpolation per image.
 
     Args:
-        scale (int | Sequence[int]): Output size, as ``RandomResizedCrop``.
-        interpolations (Sequence[str]): Methods to draw from, among
-            ``'nearest'``, ``'bilinear'``, ``'bicubic'``, ``'area'``,
-            ``'lanczos'``. Defaults to ``('bilinear', 'bicubic')``.
-        **kwargs: ``RandomResizedCrop``'s other arguments
-            (``crop_ratio_range``, ``aspect_ratio_range``, ``backend``, ...);
-            not ``interpolation``.
+        scale (int | Sequence[int]): Output size.
+        interpolations (Sequence[str]): Defaults to ('bilinear', 'bicubic').
+        **kwargs: ``RandomResizedCrop``'s others, not ``interpolation``.
 
     Example:
-        >>> t = RandomInterpolationResizedCrop(224, backend='pillow')
-        >>> t.interpolations
+        >>> RandomInterpolationResizedCrop(224).interpolations
         ('bilinear', 'bicubic')
     """
 

@@ -2,38 +2,8 @@
 predicts TDAM's per-step outputs for the paper's evaluation protocol.
 
 Jaiswal, Fernando and Tan, "TDAM" (ECCV 2022), section 4; official
-``validate_over_iou`` (docs/tdam.md, "Evaluation"). Training and
-the standard prediction are ``ImageClassifier``'s own (cross-entropy on the
-final step, as the official timm training). At prediction time, when the
-backbone has ``forward_steps`` (``td_plugins.TDAMResNet``), every data
-sample also gets
-
-* ``tdam_step_scores``: (T, num_classes) softmax scores of layer4 stopped
-  after step t = 1..T (layers 1-3 run once);
-* ``tdam_step_cams``: (T, h, w) the raw CAM of each step's top-1 class
-  (official ``getCAM_batch``, ``normalize=False``) and the metainfo
-  ``tdam_input_size`` (the input's height, width), which
-  ``AnyStepAccuracy`` localises;
-* ``tdam_step_boxes``: (T, 4) the CAM box of each step's top-1 class
-  (``cam_boxes`` with ``cam_threshold``, official localisation),
-
-which ``td_plugins.AnyStepAccuracy`` turns into the any-of-T IoU-filtered
-accuracy beside the standard one. The per-step logits use the neck's global
-average pooling and the head's ``fc``, so the neck must be
-``GlobalAveragePooling`` (or none) and the head a linear head with ``fc``.
-
-Backbones: ``td_plugins.TDAMResNet``, ``TDAMConvNeXt`` and
-``TDAMMobileNetV3`` (each has ``forward_steps``). The CAMs need the last
-stage's feature *map*, so the backbone must output that map alone
-(``out_indices`` = its last stage / layer only): ``TDAMConvNeXt`` needs
-``gap_before_final_norm=False`` (mmpretrain's default pools before the final
-norm and outputs vectors), and ``TDAMMobileNetV3`` a ``LinearClsHead`` on
-its 4-D output instead of mmpretrain's ``StackedLinearClsHead`` (whose hidden
-layer has no CAM). Other settings are refused when the model is built, with
-the setting to change.
-
-The package imports this module only when mmpretrain is installed
-(:func:`td_plugins.utils.codebases.import_if_available`).
+``validate_over_iou``. The per-step fields, the backbones it takes and the
+settings it refuses: docs/tdam.md, "Evaluation".
 """
 from typing import Any, List, Optional, Sequence, Tuple
 
@@ -49,9 +19,7 @@ __all__ = ['TDAMClassifier']
 
 
 def _last_output_index(backbone: nn.Module) -> int:
-    """Index of the backbone's last stage (``out_indices`` numbering):
-    ``len(layers) - 1`` for MobileNetV3 (its ``layers`` are layer names),
-    ``num_stages - 1`` for ConvNeXt, 3 for the ResNets."""
+    """Index of the backbone's last stage (``out_indices`` numbering)."""
     layers = getattr(backbone, 'layers', None)
     if isinstance(layers, Sequence) and layers and \
             all(isinstance(n, str) for n in layers):
@@ -71,8 +39,6 @@ class TDAMClassifier(ImageClassifier):
         **kwargs: ``ImageClassifier`` arguments.
 
     Example:
-        >>> import torch
-        >>> from td_plugins.models.classifiers import TDAMClassifier
         >>> model = TDAMClassifier(
         ...     backbone=dict(type='td_plugins.TDAMResNet', depth=18),
         ...     neck=dict(type='GlobalAveragePooling'),
@@ -133,9 +99,7 @@ class TDAMClassifier(ImageClassifier):
     @torch.no_grad()
     def _step_fields(self, steps: List[torch.Tensor],
                      size: Tuple[int, int]) -> tuple:
-        """Softmax scores, CAM boxes and CAMs of each step's last
-        feature map, stacked to (B, T, num_classes), (B, T, 4) and
-        (B, T, h, w)."""
+        """Scores (B, T, classes), boxes (B, T, 4), CAMs (B, T, h, w)."""
         fc = self.head.fc
         scores, boxes, all_cams = [], [], []
         for feats in steps:
