@@ -1,40 +1,8 @@
 """TNet location module: attendance probabilities over an n x n grid.
 
-Papadopoulos, Korus and Memon, "Hard-Attention for Scalable Image
-Classification" (NeurIPS 2021), section 3.2 ("location module") and
-appendix 2.1, with the official code's choices (docs/tnet.md). The module
-reads one feature vector per grid cell (``[B, C, n, n]``), applies 1x1
-convolutions, flattens to ``n*n`` logits (row-major: index ``i*n + j``,
-``i`` the row/y, ``j`` the column/x), **L2-normalises the logit vector**
-(code only; logits lie in [-1, 1]) and applies a softmax.
-The norm is clamped at 1e-12, so an all-zero logit vector gives a uniform
-distribution where ``tf.linalg.normalize`` gives NaN.
-
-Two forms of the official code:
-
-- ``'context'`` (ImageNet, ``location_module_cls``): concat[grid, the
-  global (GAP) feature tiled over the grid, 2 meshgrid channels] -> 1x1 conv
-  (C + context_dim + 2 -> hidden) + leaky ReLU(0.2) -> 1x1 conv -> 1. Keras
-  ``glorot_normal`` weights, zero biases. C = 1024, context 512, hidden 512:
-  788,485 parameters.
-- ``'se'`` (fMoW/CUB/NABirds): 1x1 conv C -> C + swish -> squeeze-and-
-  excitation (C -> C/2 -> C, swish then sigmoid, on the spatial mean) ->
-  concat meshgrid -> 1x1 conv (C + 2) -> C + swish -> 1x1 conv -> 1.
-  EfficientNet conv initialiser (``VarianceScaling(2, 'fan_out',
-  'truncated_normal')``), zero biases. C = 80: 19,725 parameters.
-
-The meshgrid channels (the official code cites arXiv:2004.13621) are
-``linspace(-1, 1, n)`` along y and along x, each through its own learned
-scalar affine map (initialised to weight 1, bias 0; 4 parameters). With
-``detach_inputs`` the inputs are cut from the graph, as the official
-``tf.stop_gradient``: the REINFORCE term then trains only this module
-(section 4.1, eq. 1).
-
-Mixed precision: the 1x1 convs run under autocast (float16 / bfloat16);
-the L2 normalisation and the softmax run in float32 (autocast off, as the
-float32 official code), so the probabilities, the top-k choice among them
-(ties are common among 25 half-precision values within e^2 of each other)
-and REINFORCE's ``log p`` do not depend on the autocast dtype.
+Papadopoulos et al., "Hard-Attention for Scalable Image Classification"
+(NeurIPS 2021), section 3.2 and appendix 2.1, as the official code
+(docs/tnet.md, "Location module").
 """
 from typing import Optional
 
@@ -94,17 +62,15 @@ class TNetLocationModule(nn.Module):
             BagNet-77 part4 map, 80 for EN-B0).
         variant (str): ``'context'`` (ImageNet) or ``'se'`` (fMoW/CUB).
             Defaults to ``'context'``.
-        context_dim (int): Width of the global context feature; required
-            (> 0) for ``'context'``, must be 0 for ``'se'``. Defaults to 0.
-        hidden_channels (int, optional): Width of the hidden 1x1 convs.
-            None means ``context_dim`` for ``'context'`` (the official
-            ``ls_dim``, 512) and ``in_channels`` for ``'se'``. Defaults to
-            None.
-        detach_inputs (bool): Stop gradients into the inputs (grid and
-            context). Defaults to True.
+        context_dim (int): Width of the global context feature (> 0 for
+            ``'context'``, 0 for ``'se'``). Defaults to 0.
+        hidden_channels (int, optional): Width of the hidden 1x1 convs
+            (None: ``context_dim`` for ``'context'``, ``in_channels`` for
+            ``'se'``).
+        detach_inputs (bool): Stop gradients into the inputs. Defaults to
+            True.
 
     Example:
-        >>> import torch
         >>> loc = TNetLocationModule(1024, 'context', context_dim=512)
         >>> p = loc(torch.rand(2, 1024, 5, 5), torch.rand(2, 512))
         >>> p.shape, round(p.sum(-1)[0].item(), 4)
@@ -179,13 +145,7 @@ class TNetLocationModule(nn.Module):
 
     def logits(self, grid: torch.Tensor,
                context: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """L2-normalised logits ``[B, n*n]`` (row-major cells).
-
-        Args:
-            grid (Tensor): ``[B, in_channels, n, n]`` cell features.
-            context (Tensor, optional): ``[B, context_dim]`` global feature
-                for ``'context'``; ignored by ``'se'``.
-        """
+        """L2-normalised ``[B, n*n]`` logits of ``grid`` (and ``context``)."""
         self._check_inputs(grid, context)
         if self.detach_inputs:
             grid = grid.detach()
@@ -207,8 +167,7 @@ class TNetLocationModule(nn.Module):
 
     def forward(self, grid: torch.Tensor,
                 context: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Attendance probabilities ``[B, n*n]`` (softmax of
-        :meth:`logits`), float32 or wider."""
+        """Probabilities ``[B, n*n]``, float32 or wider."""
         logits = self.logits(grid, context)
         with autocast_off(logits):
             return torch.softmax(logits, dim=-1)

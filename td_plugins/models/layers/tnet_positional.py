@@ -1,19 +1,5 @@
-"""TNet positional-encoding module: inject (y, x, scale) into a feature.
-
-Papadopoulos, Korus and Memon, "Hard-Attention for Scalable Image
-Classification" (NeurIPS 2021), section 3.2 ("positional encoding module")
-and appendix 2.1. Two forms of the
-official code:
-
-- ``'concat'`` (ImageNet, ``positional_encoding_module_cls``):
-  ``f' = Linear([f, PE(pos)])``, no activation; Keras ``glorot_normal``
-  weights, zero bias. 512/512 gives 1024*512 + 512 = 524,800 parameters.
-- ``'add'`` (fMoW, CUB, NABirds): ``f' = swish(f + Linear(PE(pos)))``;
-  EfficientNet's dense initialiser (``VarianceScaling(1/3, 'fan_out',
-  'uniform')``), zero bias. 1280/320 gives 320*1280 + 1280 = 410,880.
-
-``PE`` is :func:`~td_plugins.models.layers.sincos_position_encoding` of
-width ``pos_dim`` (inverse frequencies 1..100, as the call sites).
+"""TNet positional module: inject (y, x, scale) into a feature (NeurIPS
+2021, section 3.2, appendix 2.1; docs/tnet.md, "Positional module").
 """
 import torch
 import torch.nn as nn
@@ -32,19 +18,13 @@ class TNetPositionalModule(nn.Module):
 
     Args:
         feat_dim (int): Feature width (512 for BagNet-77, 1280 for EN-B0).
-        pos_dim (int): Positional-encoding width (>= 12; 512 for ImageNet,
-            1280 / 4 = 320 for fMoW/CUB).
+        pos_dim (int): Encoding width (>= 12; 512 ImageNet, 320 fMoW/CUB).
         variant (str): ``'concat'`` (ImageNet) or ``'add'`` (fMoW/CUB).
-            Defaults to ``'concat'``.
 
     Example:
-        >>> import torch
         >>> pm = TNetPositionalModule(512, 512)
-        >>> f, pos = torch.rand(2, 4, 512), torch.zeros(2, 4, 3)
-        >>> pm(f, pos).shape
+        >>> pm(torch.rand(2, 4, 512), torch.zeros(2, 4, 3)).shape
         torch.Size([2, 4, 512])
-        >>> sum(p.numel() for p in pm.parameters())
-        524800
     """
 
     def __init__(self, feat_dim: int, pos_dim: int,
@@ -73,8 +53,7 @@ class TNetPositionalModule(nn.Module):
 
     def forward(self, features: torch.Tensor,
                 positions: torch.Tensor) -> torch.Tensor:
-        """Args: ``features [..., feat_dim]``, ``positions [..., 3]`` (y, x,
-        s). Returns ``[..., feat_dim]``."""
+        """``[..., feat_dim]`` from features and ``(y, x, s)`` positions."""
         if features.shape[-1] != self.feat_dim:
             raise ValueError(f'features must have shape [..., {self.feat_dim}]'
                              f', got {tuple(features.shape)}')

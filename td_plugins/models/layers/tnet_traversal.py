@@ -1,14 +1,5 @@
-"""TNet's top-down traversal of scale space: levels, locations, crops.
-
-Papadopoulos, Korus and Memon, "Hard-Attention for Scalable Image
-Classification" (NeurIPS 2021), section 3.1 and Fig. 2 (the processing
-flow) and section 3.2 (the feature extraction module gives a feature vector
-V and an intermediate map F). Level 0 is the whole image at the base
-resolution; at each further level the location module scores the n x n
-cells of every grid map, k cells per grid are selected and cropped from the
-full-resolution input (:mod:`~td_plugins.models.layers.tnet_grid`), and all
-crops of a level form one batch. Every feature gets its position ``(y, x,
-s)`` from the positional module (docs/tnet.md, "Traversal").
+"""TNet's top-down traversal of scale space (NeurIPS 2021, sections 3.1
+and 3.2, Fig. 2; docs/tnet.md, "The traversal").
 """
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -40,20 +31,7 @@ def grid_and_feature(backbone: nn.Module, images: torch.Tensor,
                      grid_index: Union[int, str], feature_index: int,
                      grid_slice: Sequence[Optional[int]]
                      ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """The feature extraction module: grid map F and pooled feature V.
-
-    Args:
-        backbone (nn.Module): Any backbone; a tensor or a tuple of maps.
-        images (Tensor): ``[K, 3, h, w]`` base-resolution images.
-        grid_index (int | str): Output index of the grid map, or the dotted
-            name of the sub-module whose output it is.
-        feature_index (int): Output index of the map (or vector) that is
-            globally average-pooled into the feature.
-        grid_slice (Sequence): ``(start, stop, step)`` applied to H and W
-            of the grid map.
-
-    Returns:
-        tuple: grid map ``[K, C, n, n]`` and feature ``[K, D]``.
+    """Feature extraction: grid ``[K, C, n, n]`` and feature ``[K, D]``.
 
     Example:
         >>> net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
@@ -104,12 +82,7 @@ def _shapes(extract: Extract, x: torch.Tensor, fake: bool
 def probe_shapes(extract: Extract, backbone: nn.Module,
                  base_resolution: Tuple[int, int]
                  ) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
-    """Shapes of ``extract``'s grid map and feature on one image at the
-    base resolution, with ``backbone`` in eval mode for the call.
-
-    Fake tensors (shapes only) where torch can run the backbone on them,
-    else one real pass. ``ValueError`` and ``IndexError`` pass through; any
-    other failure becomes a ``ValueError`` naming ``base_resolution``.
+    """Shapes of ``extract``'s grid map and feature on one base-size image.
 
     Example:
         >>> net = nn.Conv2d(3, 4, 3)
@@ -145,15 +118,8 @@ def select_cells(p: torch.Tensor, k: int, selection: str
                  ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Selected cells ``[K, k]`` (ascending) and the log-probability of each.
 
-    ``'topk'``: ``log(p_c + LOG_EPS)``. ``'sample'``: sequential sampling
-    without replacement (section 3.1); each cell gets the log-probability of
-    its draw given the earlier ones, so a grid's sum is the log-probability
-    of the ordered draws (eq. 1).
-
     Example:
-        >>> p = torch.tensor([[0.1, 0.6, 0.3]])
-        >>> cells, log_p = select_cells(p, 2, 'topk')
-        >>> cells.tolist()
+        >>> select_cells(torch.tensor([[.1, .6, .3]]), 2, 'topk')[0].tolist()
         [[1, 2]]
     """
     if selection == 'topk':
@@ -176,25 +142,13 @@ def traverse_levels(inputs: torch.Tensor, extract: Extract,
 
     Args:
         inputs (Tensor): ``[B, 3, H, W]`` full-resolution images.
-        extract (Callable): Base-resolution images to ``(grid, feature)``
-            (:func:`grid_and_feature`).
-        location_module (Callable, optional): ``(grid, feature)`` to cell
-            probabilities ``[K, n*n]``; unused with one level.
-        positional_module (Callable): ``(feature, position)`` to the
-            position-encoded feature.
-        grid_size (int): n.
-        overlap (float): Cell side as a fraction of its parent's side.
-        base_resolution (tuple[int, int]): Size every crop is resized to.
-        num_levels (int): Levels (1 = the whole image only).
-        locations_per_level (Sequence[int]): Cells selected per grid at each
-            of the ``num_levels - 1`` splits.
-        selection (str): ``'topk'`` or ``'sample'`` (:func:`select_cells`).
-        min_crop_size (int): Smallest crop side accepted. Defaults to 1.
+        extract (Callable): Images to ``(grid, feature)``.
+        location_module (Callable, optional): ``(grid, feature)`` to
+            ``[K, n*n]`` probabilities; unused with one level.
+        positional_module (Callable): ``(feature, position)`` to a feature.
 
     Returns:
-        dict: ``features [B, N, D]``, ``level_counts`` (features per image
-        at each level), ``log_probs``/``probs [B, N-1]``, ``boxes``/
-        ``valid [B, N-1, 4]`` (input pixels) and ``levels [N-1]``.
+        dict: ``features [B, N, D]`` and the rest as ``TNet.traverse``.
 
     Example:
         >>> net = nn.Conv2d(3, 4, 3, padding=1)
