@@ -1,12 +1,8 @@
 """AW-ResNet: ResNet-50/101/152 with AW-convolutions in the bottlenecks.
 
 Zhu, Hofstee, Lee and Al-Ars, "An Attention Module for Convolutional Neural
-Networks" (ICANN 2021), section 4 and Fig. 2a: the 3x3 conv of every
-bottleneck becomes an :class:`~td_plugins.models.layers.AWConv2d` (eqs.
-4-8); AW-SE and the two AW-CBAM forms add an SE/CBAM module after the last
-BN of each bottleneck. torchvision's key layout stays, so ResNet-50 weights
-load with only ``*.conv2.attn_*``, ``*.se.*`` and ``*.cbam.*`` missing
-(docs/aw.md: the CIFAR stem, the attention norm under ``norm_eval``).
+Networks" (ICANN 2021), section 4 and Fig. 2a. Key layout, stems and
+``norm_eval``: docs/aw.md.
 """
 from typing import List, Optional, Sequence, Union
 
@@ -44,8 +40,7 @@ def _attention_module(kind: Optional[str], channels: int,
 
 
 class AWBottleneck(tv.Bottleneck):
-    """torchvision's Bottleneck with an AWConv2d as its 3x3 conv and an
-    optional SE/CBAM module after ``bn3`` (before the residual add)."""
+    """torchvision's Bottleneck: AWConv2d 3x3, optional SE/CBAM."""
 
     def __init__(self, *args, attention: Optional[str] = None,
                  attention_reduction: int = 16, aw_reduction: int = 16,
@@ -81,38 +76,28 @@ class AWResNet(TorchvisionStagesMixin, BaseModule):
     """ResNet-50/101/152 with AW-convolutions (optionally AW-SE/AW-CBAM).
 
     Args:
-        depth (int): 50, 101 or 152 (the paper replaces bottleneck 3x3
-            convs).
+        depth (int): 50, 101 or 152.
         attention (str, optional): None, ``'se'``, ``'cbam-maxpool'`` or
             ``'cbam-spatial'``. Defaults to None.
-        aw_stages (Sequence[int]): Stages (0..3) whose bottlenecks get
-            AW-convolutions. Defaults to (0, 1, 2, 3).
+        aw_stages (Sequence[int]): AW stages (0..3). Defaults to (0, 1, 2, 3).
         aw_reduction (int): r of the AW attention branch. Defaults to 16.
         attention_reduction (int): r of SE/CBAM. Defaults to 16.
         stem (str): ``'imagenet'`` (7x7/2 conv + max-pool) or ``'cifar'``
             (3x3/1 conv, no max-pool). Defaults to ``'imagenet'``.
-        aw_impl (str): AWConv2d form: ``'auto'`` (per-sample kernels when a
-            conv's output has at least ``AUTO_MIN_POSITIONS`` positions per
-            sample, ``'taps'`` below that), ``'taps'``, ``'fold'`` or
-            ``'reference'``; all are exact. Defaults to ``'auto'``.
-        attn_norm_cfg (str | dict, optional): Norm of the AW attention
-            branches: ``'BN'``, ``'SyncBN'``, ``'GN'`` (one group unless
-            ``num_groups`` is given), None, or an mmcv-style dict of those
-            types. Defaults to 'BN' (the paper's).
+        aw_impl (str): ``AWConv2d``'s ``impl``. Defaults to ``'auto'``.
+        attn_norm_cfg (str | dict, optional): ``AWConv2d``'s
+            ``attn_norm_cfg``. Defaults to 'BN' (the paper's).
         out_indices (Sequence[int]): Stages whose outputs are returned.
             Defaults to (3, ).
         frozen_stages (int): Freeze the stem and stages up to this index + 1;
             -1 freezes nothing. Defaults to -1.
-        norm_eval (bool): Keep the ResNet's BN layers in eval mode when
-            training; the AW branches' and CBAM's norms keep training.
-            Defaults to False.
+        norm_eval (bool): Keep the ResNet's own BNs in eval mode when
+            training. Defaults to False.
         zero_init_residual (bool): Zero the last BN of every bottleneck.
             Defaults to True.
-        init_cfg (dict | list, optional): mmengine init config. Defaults to
-            None.
+        init_cfg (dict | list, optional): Init config. Defaults to None.
 
     Example:
-        >>> import torch
         >>> model = AWResNet(depth=50, attention='se').eval()
         >>> model(torch.rand(1, 3, 64, 48))[-1].shape
         torch.Size([1, 2048, 2, 2])
@@ -160,8 +145,6 @@ class AWResNet(TorchvisionStagesMixin, BaseModule):
         self._freeze_stages()
 
     def _is_attention_norm(self, name: str) -> bool:
-        """The AW branches' norms (``...conv2.attn_bn1/2``) and CBAM's
-        spatial BN (``...cbam.spatial_bn``): no ResNet checkpoint has them,
-        so ``norm_eval`` leaves them training."""
+        """The norms ``norm_eval`` leaves training (docs/aw.md)."""
         leaf = name.rsplit('.', 1)[-1]
         return leaf in ('attn_bn1', 'attn_bn2') or '.cbam.' in f'.{name}.'

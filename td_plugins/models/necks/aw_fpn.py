@@ -1,13 +1,8 @@
 """AW-FPN: mmdet's FPN with AW-convolutions as lateral and output convs.
 
 Zhu, Hofstee, Lee and Al-Ars, "An Attention Module for Convolutional Neural
-Networks" (ICANN 2021), section 4.3: in Faster R-CNN's FPN every lateral
-(1x1) and output (3x3) convolution becomes an AW-convolution (eqs. 4-8,
-:class:`~td_plugins.models.layers.AWConv2d`); AW-SE-FPN and AW-CBAM-FPN put
-an SE or CBAM module right before each of them. FPN's key names stay, so a
-stock FPN checkpoint loads with only ``*.conv.attn_*`` and
-``lateral_attentions`` / ``fpn_attentions`` missing. The attention norm
-defaults to per-sample GN instead of the paper's BN (docs/aw.md).
+Networks" (ICANN 2021), section 4.3. Key names, the GN default of the
+attention norm and parameter counts: docs/aw.md.
 """
 from typing import Any, List, Optional, Tuple
 
@@ -36,9 +31,7 @@ def _pre_attention(kind: Optional[str], channels: int,
 def _check_args(attention: Any, attention_reduction: Any, aw_impl: Any,
                 attn_norm_cfg: Any, in_channels: Any,
                 out_channels: Any) -> None:
-    """What AWConv2d (built after mmdet's FPN) does not check itself:
-    ``reduction`` and ``out_channels`` are refused by AWConv2d;
-    ``attn_norm_cfg`` is checked here too, before mmdet's FPN is built."""
+    """Refuse, before mmdet's FPN is built, what AWConv2d does not."""
     check_attn_norm_cfg(attn_norm_cfg)
     if attention not in AW_FPN_ATTENTIONS:
         raise ValueError(f'attention must be one of {AW_FPN_ATTENTIONS}, '
@@ -73,33 +66,20 @@ class AWFPN(FPN):
     """FPN whose lateral and output convs are AW-convolutions.
 
     Args:
-        attention (str, optional): ``None`` (AW-FPN), ``'se'``
-            (AW-SE-FPN) or ``'cbam'`` (AW-CBAM-FPN: channel attention
-            with average and max pooling, then spatial attention),
-            placed right before every AW-convolution. Defaults to None.
-        reduction (int): Reduction r of the AW attention branch (hidden
-            width ``out_channels // r``). Defaults to 16.
+        attention (str, optional): None, ``'se'`` or ``'cbam'`` (full
+            CBAM), before every AW-convolution. Defaults to None.
+        reduction (int): r of the AW attention branch. Defaults to 16.
         attention_reduction (int): Reduction of the SE/CBAM MLPs.
             Defaults to 16.
-        aw_extra_convs (bool): Also make the extra stride-2 convs (FCOS,
-            RetinaNet: ``add_extra_convs``) AW-convolutions with their
-            pre-attention. The paper's Faster R-CNN FPN has none.
+        aw_extra_convs (bool): Also the extra convs of ``add_extra_convs``.
             Defaults to False.
         aw_impl (str): ``AWConv2d`` form, one of ``'auto'``, ``'taps'``,
             ``'fold'``, ``'reference'``. Defaults to 'auto'.
-        attn_norm_cfg (str | dict, optional): Norm of the AW attention
-            branches: ``'GN'`` (per sample, one group unless
-            ``num_groups`` is given), ``'BN'`` (the paper's),
-            ``'SyncBN'``, None, or an mmcv-style dict of those types.
-            Defaults to 'GN'.
-        **kwargs: mmdet ``FPN`` arguments (``in_channels``,
-            ``out_channels``, ``num_outs``, ``start_level``,
-            ``add_extra_convs``, ``norm_cfg``, ...). ``conv_cfg`` must
-            stay None: the convs to replace are chosen here.
+        attn_norm_cfg (str | dict, optional): ``AWConv2d``'s
+            ``attn_norm_cfg``. Defaults to 'GN'.
+        **kwargs: mmdet ``FPN`` arguments; ``conv_cfg`` must stay None.
 
     Example:
-        >>> import torch
-        >>> from td_plugins.models.necks import AWFPN
         >>> neck = AWFPN(in_channels=[256, 512, 1024, 2048],
         ...              out_channels=256, num_outs=5, attention='se')
         >>> feats = [torch.rand(1, c, 64 // 2 ** i, 64 // 2 ** i)
