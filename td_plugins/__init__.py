@@ -1,15 +1,7 @@
-"""td_plugins: top-down attention methods (TDAM, TDAF, AW-convolution, TNet)
-as plugins for mmdet, mmpose, mmaction2 and mmpretrain.
+"""td_plugins: top-down attention (TDAM, TDAF, AW, TNet) for OpenMMLab 2.x.
 
-Use a module from any OpenMMLab 2.x config with::
-
-    custom_imports = dict(imports=['td_plugins'], allow_failed_imports=False)
-    model = dict(backbone=dict(type='td_plugins.<ClassName>', ...))
-
-Importing the package also installs weights-only checkpoint loading
-(:mod:`.utils.safe_checkpoint`), multi-flow SyncBN conversion
-(:mod:`.utils.sync_norm`) and ``td_plugins::`` base configs
-(:mod:`.utils.package_configs`); see docs/training.md and docs/packaging.md.
+Use with ``custom_imports = dict(imports=['td_plugins'])`` and
+``type='td_plugins.<ClassName>'`` (docs/architecture.md, "The registry").
 """
 from .utils.safe_checkpoint import install_checkpoint_loader
 from .version import __version__

@@ -1,25 +1,5 @@
-"""The one registry of td_plugins.
-
-``MODELS`` is a child of mmengine's root model registry with its own scope,
-``td_plugins``, and declared ``locations``. A config therefore reaches every
-class of this package as ``type='td_plugins.<ClassName>'`` from any default
-scope (``mmdet``, ``mmpose``, ``mmaction``, ``mmpretrain``), and mmengine
-imports :mod:`td_plugins.models` on its own the first time such a name is
-looked up, even without ``custom_imports``.
-
-Classes are registered here only, under names that no OpenMMLab codebase
-uses, and never with ``force=True``.
-
-Inner builds: mmengine's ``build_from_cfg`` re-routes every build to the
-registry of the *current default scope*, so a sub-module of this package
-built from an unprefixed config (``dict(type='DownsampleFunction')``) would
-be looked up in mmdet's registry inside mmdet; :func:`build_module` pins the
-scope to ``td_plugins`` for such a build. No module of the package builds
-one today: composite modules construct their td_plugins sub-modules
-directly; the config-dict builds are TNet's feature extractor, data
-preprocessor and loss (mmpretrain's registry, on purpose: their configs name
-mmpretrain classes), norms through mmcv's ``build_norm_layer`` (root
-registry, any scope), and what the codebases' base classes build.
+"""The one registry of td_plugins: ``MODELS``, scope ``td_plugins``, a child
+of mmengine's root (docs/architecture.md, "The registry").
 """
 from typing import Any, Optional, Union
 
@@ -37,8 +17,7 @@ __all__ = ['HOOKS', 'METRICS', 'MODELS', 'PARAM_SCHEDULERS', 'SCOPE',
 SCOPE = 'td_plugins'
 
 def _child(name: str, parent: Registry, location: str) -> Registry:
-    """A registry under mmengine's root ``parent`` with our scope, which
-    imports ``location`` the first time one of its names is looked up."""
+    """A child of root ``parent`` in our scope, importing ``location``."""
     return Registry(name, parent=parent, scope=SCOPE, locations=[location])
 
 
@@ -56,21 +35,9 @@ PARAM_SCHEDULERS = _child('parameter scheduler', MMENGINE_PARAM_SCHEDULERS,
 
 def build_module(cfg: Union[dict, nn.Module, None],
                  default_args: Optional[dict] = None) -> Optional[Any]:
-    """Build a sub-module of one of our modules, whatever the default scope.
-
-    Args:
-        cfg (dict | nn.Module | None): A config with ``type`` (a name in this
-            package, a prefixed name such as ``'mmdet.ResNet'``, or an mmcv
-            brick that lives in the root registry), an already built module
-            (returned as it is) or ``None`` (returned as it is).
-        default_args (dict, optional): Arguments used where ``cfg`` has none.
-            Defaults to None.
-
-    Returns:
-        The built module, ``cfg`` itself when it was a module, or ``None``.
+    """Build ``cfg`` in the ``td_plugins`` scope, whatever the default scope.
 
     Example:
-        >>> from td_plugins.registry import build_module
         >>> from mmengine.registry import init_default_scope
         >>> init_default_scope('mmdet')
         >>> dsf = build_module(dict(type='DownsampleFunction', dims=2))

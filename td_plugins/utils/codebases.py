@@ -1,12 +1,4 @@
-"""Modules that subclass an OpenMMLab codebase, imported only when it is there.
-
-A module such as ``td_plugins/models/necks/aw_fpn.py`` imports mmdet at its
-top and defines its classes at module level, registered in
-:data:`td_plugins.registry.MODELS`. Its package imports it through
-:func:`import_if_available`, so ``import td_plugins`` works without the
-codebase; the class names are then registered as builders that fail with
-the package to install (docs/architecture.md, "Codebase modules").
-"""
+"""Codebase modules imported only when installed (docs/architecture.md)."""
 import importlib
 import importlib.util
 from typing import Any, Dict, Optional, Sequence
@@ -36,20 +28,10 @@ def available(codebase: str) -> bool:
 
 def import_if_available(module: str, codebase: str, names: Sequence[str],
                         registry: Optional[Any] = None) -> Optional[Any]:
-    """Import ``module`` when ``codebase`` is installed, else register each
-    of ``names`` as a builder that raises an ``ImportError`` naming it.
+    """Import ``module`` if ``codebase`` is installed, else stub its ``names``.
 
-    Args:
-        module (str): Absolute module name that defines and registers
-            ``names`` (e.g. ``'td_plugins.models.necks.aw_fpn'``).
-        codebase (str): Import name of the codebase it subclasses, one of
-            ``mmdet``, ``mmpose``, ``mmaction``, ``mmpretrain``.
-        names (Sequence[str]): The registry names the module defines.
-        registry (Registry, optional): Where ``names`` live; defaults to
-            :data:`td_plugins.registry.MODELS`.
-
-    Returns:
-        The imported module, or None when the codebase is missing.
+    Each stub in ``registry`` (default ``MODELS``) raises an ``ImportError``
+    naming ``codebase``. Returns the module, or None.
     """
     if available(codebase):
         return importlib.import_module(module)
