@@ -1,13 +1,5 @@
-"""TDAF version of SimpleBaseline's deconvolution heatmap head (mmpose).
-
-Pang, Li, Li, Li, Cao and Lu, "TDAF: Top-Down Attention Framework for Vision
-Tasks" (AAAI 2021), section 4 (pose): "we modify its deconvolutional layers
-into our TDAF version with 3 recursive flows". The three deconvolution
-stages (4x4/2 transposed conv + multi-flow BN + ReLU) are the R2DNS stages;
-the last flow's output goes on to the final 1x1 conv (docs/tdaf.md). The
-key layout of mmpose's ``HeatmapHead`` stays (``deconv_layers.*``,
-``final_layer.*``).
-"""
+"""SimpleBaseline's heatmap head (mmpose) with TDAF's recursive flows over
+its deconvolutions (Pang et al., AAAI 2021, section 4; docs/tdaf.md)."""
 from typing import Any, Sequence, Tuple
 
 import torch.nn as nn
@@ -27,20 +19,16 @@ class TDAFHeatmapHead(HeatmapHead):
     """SimpleBaseline's head with TDAF recursive flows over its deconvs.
 
     Args:
-        num_flows (int): Recursive flows N, 1..number of deconv stages.
-            Defaults to 3.
+        num_flows (int): Flows N, 1..the deconv stages. Defaults to 3.
         anar (int): ANAR depth, 3, 5 or 7. Defaults to 3.
         eta (float): Half-scale residual weight. Defaults to 0.5.
-        dsf (str): ``'avg_pool'`` or ``'linear'``. Defaults to
-            ``'avg_pool'``.
-        zero_init_anar (bool): Start as the plain head; False: Kaiming
-            ``fan_in`` ANAR last convs (from scratch). Defaults to True.
-        **kwargs: ``mmpose.models.heads.HeatmapHead`` arguments; there
-            must be deconvolution layers (``deconv_out_channels``).
+        dsf (str): ``'avg_pool'`` or ``'linear'``. Defaults to 'avg_pool'.
+        zero_init_anar (bool): Start as the plain head (docs/tdaf.md).
+            Defaults to True.
+        **kwargs: ``HeatmapHead`` arguments, with ``deconv_out_channels``.
 
     Example:
         >>> import torch
-        >>> from td_plugins.models.heads import TDAFHeatmapHead
         >>> head = TDAFHeatmapHead(in_channels=64, out_channels=17,
         ...                        deconv_out_channels=(32, 32, 32))
         >>> head((torch.rand(2, 64, 8, 6), )).shape
