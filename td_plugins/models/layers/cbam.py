@@ -1,6 +1,5 @@
 """CBAM (Woo et al., ECCV 2018, eqs. 1-3) and the reduced forms of Zhu et al.
-(ICANN 2021, section 4); see docs/aw.md, "SE and CBAM".
-"""
+(ICANN 2021, section 4); see docs/aw.md, "SE and CBAM"."""
 from typing import Sequence
 
 import torch
