@@ -48,7 +48,6 @@ def check_tdam_args(host: str, feedback_distance: int, num_steps: int,
     Example:
         >>> check_tdam_args('ConvNeXt', 3, 2)
         Traceback (most recent call last):
-        ...
         ValueError: feedback_distance must be one of (1, 2) for ConvNeXt, got 3
     """
     if host not in FEEDBACK_DISTANCES:
@@ -64,7 +63,6 @@ def check_steps(steps: int, num_steps: int) -> None:
     Example:
         >>> check_steps(4, 3)
         Traceback (most recent call last):
-        ...
         ValueError: steps must be an integer in [1, 3], got 4
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or \
@@ -77,7 +75,6 @@ class TDAMSteps:
     """Mixin for a block with TDAM steps; the host's part: docs/tdam.md.
 
     Example:
-        >>> import torch, torch.nn as nn
         >>> class Toy(TDAMSteps, nn.Module):
         ...     def __init__(self):
         ...         super().__init__()
@@ -114,16 +111,14 @@ class TDAMSteps:
         """Build ``td`` (when applied) and norms ``{name}_{t}``, t < T.
 
         Args:
-            bottom_channels (int): Channels of the bottom map.
-            top_channels (int): Channels of the top map.
+            bottom_channels, top_channels (int): Channels of the two maps.
             feedback_distance (int): m (0: attend the top T times).
             num_steps (int): T >= 1.
             td_mode, reduction, td_order, td_widths, dims: As
                 :class:`TopDownAttention`'s ``mode``, ``reduction``, ...
-            step_norms (Iterable[tuple]): ``(name, channels)`` of the norm
-                of every re-run layer, in order.
-            norm_layer (callable, optional): ``channels -> norm``; needed
-                when ``step_norms`` is not empty.
+            step_norms (Iterable[tuple]): ``(name, channels)`` per re-run
+                norm, in order.
+            norm_layer (callable, optional): ``channels -> norm``.
         """
         self.feedback_distance = feedback_distance
         self.num_steps = num_steps
