@@ -16,7 +16,8 @@ from typing import Dict, Iterator, List, Tuple
 
 REPO = Path(__file__).resolve().parents[1]
 # Objects whose private attributes are not ours (third-party modules).
-FOREIGN = {'torch', 'sys', 'os', 'mmengine', 'mmcv', 'mmdet', 'mmpretrain',
+FOREIGN = {'torch', 'nn', 'sys', 'os', 'mmengine', 'mmcv', 'mmdet',
+           'mmpretrain',
            'mmpose', 'mmaction', 'np', 'numpy', 'importlib', 'inspect',
            'threading', 'functools', 'collections', 'builtins'}
 
