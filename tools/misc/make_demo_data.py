@@ -75,20 +75,8 @@ CLS_IMAGE_SIZE = _gen.cls.CLS_IMAGE_SIZE
 def make_demo_data(out: str = 'data/demo', seed: int = 0,
                    only: Sequence[str] | None = None, force: bool = False,
                    scale: float = 1.0) -> dict[str, str]:
-    """Generate the demo datasets under ``out``.
-
-    Args:
-        out: Root folder; datasets go to ``out/<folder>``.
-        seed: Non-negative random seed; equal seeds give identical files.
-        only: Subset of ``det``, ``kpt``, ``action``, ``cls`` (a list or a
-            comma-separated string); all when None.
-        force: Rebuild even datasets whose ``.complete`` stamp matches.
-        scale: Multiplies all image / clip counts (at least 1 each), for
-            quick tests; image sizes and frame counts are unchanged.
-
-    Returns:
-        Dataset name (``det``, ...) -> path of its folder.
-    """
+    """Generate the demo datasets under ``out``; the arguments are those of
+    ``make_demo_data`` in tools/misc/demo_data/build.py."""
     return _build.make_demo_data(out, seed, only, force, scale)
 
 
