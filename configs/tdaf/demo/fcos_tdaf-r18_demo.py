@@ -26,7 +26,7 @@ model = dict(
 # The ANARs (parameters ``backbone.r2dns.anars.*``) at 10x the base lr: their
 # gradient reaches them only through the gate h * (g + 0.5), and at 1x their
 # masks did not learn to tell objects from background in 300 iterations
-# (docs/tdaf.md, "ANAR init"; README, "Two commands"). Not a paper setting:
+# (docs/tdaf.md, "The demo's ANAR learning rate"). Not a paper setting:
 # the paper trains every parameter at one lr, for 90+ epochs.
 optim_wrapper = dict(
     paramwise_cfg=dict(custom_keys={'anars': dict(lr_mult=10.0)}))
