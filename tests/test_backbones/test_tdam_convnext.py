@@ -1,12 +1,10 @@
 """TDAMConvNeXt: official parameter counts, mmpretrain layout and weights,
 both pointwise-conv layouts, T = 1 equals the plain model, refusals."""
-import subprocess
-import sys
-import textwrap
 
 import pytest
 import torch
 import torch.nn as nn
+from without_codebase import build_without
 
 from td_plugins.models.backbones.tdam_convnext import (  # noqa: E402
     TDAMConvNeXt,
@@ -221,25 +219,7 @@ def test_builds_from_mmpretrain_registry_and_is_a_convnext():
 def test_importing_the_package_does_not_need_mmpretrain():
     # The module subclasses mmpretrain at its top; without mmpretrain the
     # package imports and the name builds into an error naming it.
-    code = textwrap.dedent("""
-        import sys
-        class Block:
-            def find_spec(self, name, path=None, target=None):
-                if name.split('.')[0] == 'mmpretrain':
-                    raise ImportError(name)
-        sys.meta_path.insert(0, Block())
-        import td_plugins
-        from td_plugins.registry import MODELS
-        assert 'mmpretrain' not in sys.modules
-        try:
-            MODELS.build(dict(type='TDAMConvNeXt'))
-        except ImportError as e:
-            assert 'pip install mmpretrain' in str(e), e
-            print('refused')
-        """)
-    out = subprocess.run([sys.executable, '-c', code], check=True,
-                         capture_output=True, text=True).stdout
-    assert out.strip() == 'refused'
+    assert build_without('mmpretrain', 'TDAMConvNeXt') == 'refused'
 
 
 @pytest.mark.parametrize('kwargs,match', [
