@@ -44,6 +44,15 @@ What is measured, per case:
   all-time high-water mark, which a warmed-up process has usually already
   passed, so its growth during one call is mostly 0.)
 
+* **compiled**: with ``compile='on'`` or ``'both'`` each case is also (or
+  only) timed through ``torch.compile`` of the same module (inductor by
+  default). Its first call, which compiles (forward, and in train mode the
+  backward too), is timed on its own as ``compile_s`` and is not one of the
+  ``warmup`` calls. A compiled case's ratio is to the *compiled* baseline, an
+  eager case's to the eager baseline; with ``'both'`` the eager and compiled
+  cases share one interleaved timing loop. A recompilation during the timed
+  calls is an error (it would be timed as a step).
+
 Example:
     >>> import torch
     >>> from torch import nn
@@ -64,6 +73,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import platform
@@ -80,7 +90,8 @@ from torch import nn
 
 __all__ = ['Case', 'Result', 'run_cases', 'to_markdown', 'write_markdown',
            'main', 'MALLOC_ENV', 'reexec_with_fixed_malloc', 'emit_report',
-           'bench_parser', 'start_bench', 'allocator_note']
+           'bench_parser', 'start_bench', 'allocator_note', 'COMPILE_CHOICES',
+           'by_compile']
 
 # glibc frees blocks above its (dynamic) mmap threshold back to the kernel, so
 # an activation of tens of MB can be page-faulted in afresh on every call in
@@ -103,6 +114,9 @@ def reexec_with_fixed_malloc() -> None:
     os.execv(sys.executable, [sys.executable] + sys.argv)
 
 MODES = ('forward', 'train')
+# run_cases(compile=...): which forms to time.
+COMPILE_CHOICES = ('off', 'on', 'both')
+_COMPILED_FORMS = {'off': (False,), 'on': (True,), 'both': (False, True)}
 _MIB = float(1 << 20)
 
 
@@ -148,7 +162,9 @@ class Result:
     """Timings and sizes of one :class:`Case`, from :func:`run_cases`.
 
     Times are in milliseconds. ``ratio`` is ``median_ms`` over the baseline's
-    ``median_ms`` (exactly 1.0 for the baseline). ``peak_mem_mib`` is ``None``
+    ``median_ms`` (exactly 1.0 for the baseline), both eager or both
+    compiled (``compiled``; ``compile_s`` is the compiling first call's
+    wall time in seconds). ``peak_mem_mib`` is ``None``
     when not measured; :attr:`mem_method` says what the number means (see the
     module docstring). The run-wide fields (``device`` ... ``torch_version``)
     are the same in every result of one run.
@@ -179,11 +195,18 @@ class Result:
     warmup: int
     repeats: int
     torch_version: str = field(default=torch.__version__)
+    compiled: bool = False
+    compile_s: float | None = None
 
     @property
     def spread_ms(self) -> float:
         """Interquartile range (q3 - q1) of the per-call times, in ms."""
         return self.q3_ms - self.q1_ms
+
+    @property
+    def label(self) -> str:
+        """The case name, with `` [compiled]`` for a compiled result."""
+        return self.name + (' [compiled]' if self.compiled else '')
 
 
 # --------------------------------------------------------------------------
@@ -203,7 +226,7 @@ def _to_device(obj: Any, device: torch.device) -> Any:
     return obj
 
 
-def _call(model: nn.Module, inp: Any) -> Any:
+def _call(model: Callable[..., Any], inp: Any) -> Any:
     if isinstance(inp, tuple):
         return model(*inp)
     if isinstance(inp, dict):
@@ -233,17 +256,33 @@ def _train_loss(out: Any, name: str) -> torch.Tensor:
 
 
 class _Prepared:
-    """A built case: the module, its input and one untimed-setup/step pair."""
+    """A built case: the module, its input and one untimed-setup/step pair.
 
-    def __init__(self, case: Case, device: torch.device) -> None:
+    With ``compiled`` the calls go through ``torch.compile(model,
+    **compile_kwargs)``; ``share`` reuses another prepared case's module and
+    input (the eager twin of a compiled case), so both time the same weights.
+    """
+
+    def __init__(self, case: Case, device: torch.device,
+                 compiled: bool = False,
+                 compile_kwargs: dict | None = None,
+                 share: _Prepared | None = None) -> None:
         self.case = case
-        self.model = case.build().to(device)
-        self.input = _to_device(case.make_input(), device)
+        self.compiled = compiled
+        self.compile_s: float | None = None
+        if share is None:
+            self.model = case.build().to(device)
+            self.input = _to_device(case.make_input(), device)
+        else:
+            self.model, self.input = share.model, share.input
         self.params = sum(p.numel() for p in self.model.parameters())
         if case.mode == 'train':
             self.model.train()
         else:
             self.model.eval()
+        self.fn: Callable[..., Any] = (
+            torch.compile(self.model, **(compile_kwargs or {})) if compiled
+            else self.model)
 
     def context(self):
         """Grad mode for one call (entered outside the timed region)."""
@@ -258,7 +297,7 @@ class _Prepared:
 
     def step(self) -> None:
         """One call; the output is dropped on return."""
-        out = _call(self.model, self.input)
+        out = _call(self.fn, self.input)
         if self.case.mode == 'train':
             _train_loss(out, self.case.name).backward()
 
@@ -444,7 +483,9 @@ def run_cases(cases: Sequence[Case], baseline: str, warmup: int = 3,
               repeats: int = 10, device: str = 'cpu',
               threads: int | None = None,
               measure_memory: bool = True,
-              flush_denormal: bool = True) -> list[Result]:
+              flush_denormal: bool = True,
+              compile: str = 'off',
+              compile_kwargs: dict | None = None) -> list[Result]:
     """Time ``cases`` side by side and return one :class:`Result` per case.
 
     Order of work: every model is built (and its input made) once; each case
@@ -470,9 +511,16 @@ def run_cases(cases: Sequence[Case], baseline: str, warmup: int = 3,
             were several times slower, by chance more or less for each
             model. Real training leaves that regime after a few updates;
             GPUs flush by default.
+        compile: ``'off'`` (eager only), ``'on'`` (``torch.compile`` only)
+            or ``'both'`` (each case eager and compiled, on the same module
+            and input, in one interleaved loop).
+        compile_kwargs: Keyword arguments of ``torch.compile`` (default:
+            none, i.e. inductor).
 
     Returns:
-        A list of :class:`Result`, in the order of ``cases``.
+        A list of :class:`Result`: the eager results in the order of
+        ``cases``, then (``'on'`` / ``'both'``) the compiled ones in the same
+        order; :func:`by_compile` splits them.
 
     Raises:
         ValueError: An argument is invalid; the message names it.
@@ -487,6 +535,24 @@ def run_cases(cases: Sequence[Case], baseline: str, warmup: int = 3,
         ['one', 'two']
     """
     dev = _validate(cases, baseline, warmup, repeats, device, threads)
+    if compile not in COMPILE_CHOICES:
+        raise ValueError(f'compile must be one of {COMPILE_CHOICES}, got '
+                         f'{compile!r}')
+    if compile_kwargs is not None and not isinstance(compile_kwargs, dict):
+        raise ValueError(f'compile_kwargs must be None or a dict, got '
+                         f'{compile_kwargs!r}')
+    forms = _COMPILED_FORMS[compile]
+    if True in forms:
+        from torch import _dynamo
+        # Fresh caches; every case may add an entry for one code object
+        # (e.g. a ResNet's forward in several variants), so lift the
+        # per-code limit above which dynamo would silently run eagerly.
+        _dynamo.reset()
+        dynamo_patch = _dynamo.config.patch(
+            recompile_limit=max(64, 4 * len(cases)))
+    else:
+        dynamo_patch = contextlib.nullcontext()
+    stack = contextlib.ExitStack()
     if flush_denormal:
         torch.set_flush_denormal(True)
     old_threads = torch.get_num_threads()
@@ -494,10 +560,23 @@ def run_cases(cases: Sequence[Case], baseline: str, warmup: int = 3,
         torch.set_num_threads(threads)
     gc_was_enabled = gc.isenabled()
     try:
+        stack.enter_context(dynamo_patch)
         used_threads = torch.get_num_threads()
-        preps = [_Prepared(c, dev) for c in cases]
+        preps: list[_Prepared] = []
+        for compiled in forms:
+            for j, c in enumerate(cases):
+                twin = preps[j] if compiled and len(forms) == 2 else None
+                preps.append(_Prepared(c, dev, compiled, compile_kwargs,
+                                       share=twin))
 
         for prep in preps:
+            if prep.compiled:  # the compiling call, timed on its own
+                prep.prepare()
+                t0 = time.perf_counter()
+                with prep.context():
+                    prep.step()
+                _sync(dev)
+                prep.compile_s = time.perf_counter() - t0
             for _ in range(warmup):
                 prep.prepare()
                 with prep.context():
@@ -507,16 +586,17 @@ def run_cases(cases: Sequence[Case], baseline: str, warmup: int = 3,
         times: list[list[float]] = [[] for _ in preps]
         gc.collect()
         gc.disable()
-        for _ in range(repeats):
-            for i, prep in enumerate(preps):
-                prep.prepare()
-                with prep.context():
-                    _sync(dev)
-                    t0 = time.perf_counter()
-                    prep.step()
-                    _sync(dev)
-                    t1 = time.perf_counter()
-                times[i].append((t1 - t0) * 1e3)
+        with _no_recompile(True in forms):
+            for _ in range(repeats):
+                for i, prep in enumerate(preps):
+                    prep.prepare()
+                    with prep.context():
+                        _sync(dev)
+                        t0 = time.perf_counter()
+                        prep.step()
+                        _sync(dev)
+                        t1 = time.perf_counter()
+                    times[i].append((t1 - t0) * 1e3)
         if gc_was_enabled:
             gc.enable()
 
@@ -530,14 +610,17 @@ def run_cases(cases: Sequence[Case], baseline: str, warmup: int = 3,
             torch.set_num_threads(old_threads)
         if flush_denormal:
             torch.set_flush_denormal(False)
+        stack.close()
 
-    base_median = statistics.median(times[[c.name for c in cases]
-                                          .index(baseline)])
+    base_medians = {
+        p.compiled: statistics.median(ts) for p, ts in zip(preps, times)
+        if p.case.name == baseline}
     results = []
     for prep, ts, (mem, method) in zip(preps, times, mems):
         med = statistics.median(ts)
         q1, q3 = _quartiles(ts)
         is_base = prep.case.name == baseline
+        base_median = base_medians[prep.compiled]
         ratio = 1.0 if is_base else (med / base_median if base_median > 0
                                      else float('nan'))
         results.append(Result(
@@ -546,8 +629,38 @@ def run_cases(cases: Sequence[Case], baseline: str, warmup: int = 3,
             min_ms=min(ts), max_ms=max(ts), ratio=ratio, is_baseline=is_base,
             peak_mem_mib=mem, mem_method=method, device=str(dev),
             threads=used_threads, warmup=warmup, repeats=repeats,
-            torch_version=torch.__version__))
+            torch_version=torch.__version__, compiled=prep.compiled,
+            compile_s=prep.compile_s))
     return results
+
+
+@contextlib.contextmanager
+def _no_recompile(active: bool) -> Iterator[None]:
+    """Make a dynamo recompilation an error (while the calls are timed)."""
+    if not active:
+        yield
+        return
+    from torch import _dynamo
+    with _dynamo.config.patch(error_on_recompile=True):
+        yield
+
+
+def by_compile(results: Sequence[Result]) -> dict[str, list[Result]]:
+    """Split :func:`run_cases` results into ``{'eager': [...], 'compiled':
+    [...]}`` (the keys present in ``results``, case order kept).
+
+    Example:
+        >>> import torch
+        >>> rs = run_cases([Case('a', lambda: nn.Linear(2, 2),
+        ...                      lambda: torch.ones(1, 2))], 'a', 0, 1,
+        ...                measure_memory=False)
+        >>> list(by_compile(rs))
+        ['eager']
+    """
+    out: dict[str, list[Result]] = {}
+    for r in results:
+        out.setdefault('compiled' if r.compiled else 'eager', []).append(r)
+    return out
 
 
 def _machine(device: str) -> str:
@@ -601,27 +714,38 @@ def to_markdown(results: Sequence[Result], title: str | None = None) -> str:
     lines = []
     if title:
         lines += [f'## {title}', '']
+    any_compiled = any(r.compiled for r in results)
     lines += [
         f'| case | mode | params (M) | median ms | spread ms (IQR; min-max) '
-        f'| ratio vs {base} | peak mem (MiB) |',
-        '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
+        f'| ratio vs {base} | peak mem (MiB) |'
+        + (' compile s |' if any_compiled else ''),
+        '| --- | --- | ---: | ---: | ---: | ---: | ---: |'
+        + (' ---: |' if any_compiled else ''),
     ]
     for r in results:
         mem = '' if r.peak_mem_mib is None else f'{r.peak_mem_mib:.1f}'
         ratio = f'{r.ratio:.2f}' + (' (baseline)' if r.is_baseline else '')
-        lines.append(
-            f'| {r.name} | {r.mode} | {_fmt_params(r.params)} '
+        line = (
+            f'| {r.label} | {r.mode} | {_fmt_params(r.params)} '
             f'| {r.median_ms:.2f} '
             f'| {r.q1_ms:.2f}-{r.q3_ms:.2f}; {r.min_ms:.2f}-{r.max_ms:.2f} '
             f'| {ratio} | {mem or "n/a"} |')
+        if any_compiled:
+            line += (f' {r.compile_s:.1f} |' if r.compile_s is not None
+                     else ' |')
+        lines.append(line)
     methods = sorted({r.mem_method for r in results})
+    compiled_note = (
+        ' A [compiled] case runs through torch.compile and its ratio is to '
+        'the compiled baseline; compile s is its first (compiling) call, '
+        'not timed as a step.' if any_compiled else '')
     lines += [
         '',
         f'torch {r0.torch_version}, Python {platform.python_version()}, '
         f'device {r0.device} ({_machine(r0.device)}), '
         f'{r0.threads} intra-op thread(s), warmup {r0.warmup}, '
         f'repeats {r0.repeats} (interleaved round-robin). '
-        f'Compare ratios, not absolute times.',
+        f'Compare ratios, not absolute times.' + compiled_note,
         '',
         'Peak mem: ' + '; '.join(_MEM_NOTES.get(m, m) for m in methods) + '.',
     ]
@@ -642,11 +766,15 @@ def write_markdown(results: Sequence[Result], path: str | os.PathLike,
     return path
 
 
-def bench_parser(doc: str, default_out: str | os.PathLike
+def bench_parser(doc: str, default_out: str | os.PathLike,
+                 compile_default: str | None = None
                  ) -> argparse.ArgumentParser:
     """The flags every per-method bench script takes: ``--repeats`` (10),
     ``--warmup`` (2), ``--threads``, ``--malloc fixed|default`` and
-    ``--out``; a script adds its own before :func:`start_bench`."""
+    ``--out``; with ``compile_default`` (``'off'``, ``'on'`` or ``'both'``)
+    also ``--compile``, which the script passes on as
+    ``run_cases(..., compile=args.compile)``. A script adds its own flags
+    before :func:`start_bench`."""
     parser = argparse.ArgumentParser(description=doc.split('\n')[0])
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--warmup', type=int, default=2)
@@ -654,6 +782,14 @@ def bench_parser(doc: str, default_out: str | os.PathLike
     parser.add_argument('--malloc', choices=('fixed', 'default'),
                         default='fixed')
     parser.add_argument('--out', default=str(default_out))
+    if compile_default is not None:
+        if compile_default not in COMPILE_CHOICES:
+            raise ValueError(f'compile_default must be None or one of '
+                             f'{COMPILE_CHOICES}, got {compile_default!r}')
+        parser.add_argument(
+            '--compile', choices=COMPILE_CHOICES, default=compile_default,
+            help='time eager (off), torch.compile (on) or both side by '
+                 'side (default: %(default)s)')
     return parser
 
 
@@ -669,6 +805,8 @@ def start_bench(parser: argparse.ArgumentParser, script: str, doc: str,
         reexec_with_fixed_malloc()
     torch.manual_seed(0)
     flags = [f'--repeats {args.repeats}', f'--warmup {args.warmup}']
+    if getattr(args, 'compile', None) is not None:
+        flags.append(f'--compile {args.compile}')
     for name in extra:
         value = getattr(args, name)
         value = ' '.join(value) if isinstance(value, (list, tuple)) else value
@@ -698,12 +836,14 @@ def emit_report(text: str, out: str | os.PathLike) -> Path:
 
 def main(cases: Sequence[Case], baseline: str,
          argv: Sequence[str] | None = None, *, title: str | None = None,
-         default_out: str | os.PathLike | None = None) -> list[Result]:
+         default_out: str | os.PathLike | None = None,
+         compile_default: str = 'off') -> list[Result]:
     """Command-line entry for a bench script: parse flags, run, print, write.
 
     Flags: ``--repeats`` (10), ``--warmup`` (3), ``--device`` (cpu),
     ``--threads`` (torch's default), ``--out PATH`` (``default_out``; the
-    table is always printed), ``--no-memory``.
+    table is always printed), ``--no-memory``, ``--compile off|on|both``
+    (``compile_default``).
 
     Example:
         >>> if __name__ == '__main__':  # doctest: +SKIP
@@ -718,12 +858,17 @@ def main(cases: Sequence[Case], baseline: str,
                         help='Markdown file to write (default: %(default)s)')
     parser.add_argument('--no-memory', action='store_true',
                         help='skip the extra peak-memory call')
+    parser.add_argument('--compile', choices=COMPILE_CHOICES,
+                        default=compile_default,
+                        help='eager, torch.compile or both (default: '
+                             '%(default)s)')
     args = parser.parse_args(argv)
     try:
         results = run_cases(cases, baseline, warmup=args.warmup,
                             repeats=args.repeats, device=args.device,
                             threads=args.threads,
-                            measure_memory=not args.no_memory)
+                            measure_memory=not args.no_memory,
+                            compile=args.compile)
     except ValueError as e:
         parser.error(str(e))
     print(to_markdown(results, title=title), end='')

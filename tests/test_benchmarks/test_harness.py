@@ -1,5 +1,7 @@
 """Tests for benchmarks/harness.py: tiny models only, a few seconds in all."""
+import collections
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -254,3 +256,137 @@ def test_bench_parser_and_allocator_note():
         10, 2, 'fixed', '/tmp/x.md')
     assert harness.allocator_note('default') == 'Allocator: glibc default.'
     assert 'MALLOC_MMAP_THRESHOLD_=' in harness.allocator_note('fixed')
+
+
+# --------------------------------------------------------------------------
+# compile='on' / 'both' (backend 'eager' keeps these fast: the harness's
+# bookkeeping is under test, not inductor)
+
+_FAST = dict(backend='eager')
+_CALLS: collections.Counter = collections.Counter()
+
+
+@torch.compiler.disable
+def _count(name: str) -> None:
+    """Not traced: a traced append to a list would guard on its length and
+    recompile on every call."""
+    _CALLS[name] += 1
+
+
+class Counted(nn.Module):
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name, self.inner = name, nn.Linear(4, 4)
+
+    def forward(self, x):
+        _count(self.name)
+        return self.inner(x)
+
+
+def test_compile_both_pairs_eager_and_compiled_on_one_module():
+    _CALLS.clear()
+    built = []
+
+    def build(n):
+        built.append(n)
+        return Counted(n)
+
+    cases = [Case(n, partial(build, n), lambda: torch.randn(2, 4),
+                  mode='train') for n in 'abc']
+    results = run_cases(cases, 'b', warmup=1, repeats=2,
+                        measure_memory=False, compile='both',
+                        compile_kwargs=_FAST)
+    assert [r.label for r in results] == [
+        'a', 'b', 'c', 'a [compiled]', 'b [compiled]', 'c [compiled]']
+    split = harness.by_compile(results)
+    assert [r.name for r in split['eager']] == ['a', 'b', 'c']
+    assert [r.name for r in split['compiled']] == ['a', 'b', 'c']
+    for form in split.values():  # each form's ratio is to its own baseline
+        assert [r.is_baseline for r in form] == [False, True, False]
+        assert form[1].ratio == 1.0
+        assert form[0].ratio == pytest.approx(
+            form[0].median_ms / form[1].median_ms)
+    assert all(r.compile_s is None for r in split['eager'])
+    assert all(r.compile_s > 0 for r in split['compiled'])
+    # shared modules: 3 built, each called by its eager and compiled case;
+    # per case: 1 compiling call (compiled only) + 1 warmup + 2 timed
+    assert built == ['a', 'b', 'c']
+    assert _CALLS == {n: 1 + 2 * (1 + 2) for n in 'abc'}
+
+
+def test_compile_on_times_compiled_only():
+    cases = [Case(n, partial(Counted, n), lambda: torch.randn(2, 4))
+             for n in 'abc']
+    results = run_cases(cases, 'a', warmup=0, repeats=1,
+                        measure_memory=False, compile='on',
+                        compile_kwargs=_FAST)
+    assert [r.label for r in results] == [
+        'a [compiled]', 'b [compiled]', 'c [compiled]']
+    assert results[0].is_baseline and results[0].ratio == 1.0
+    md = to_markdown(results)
+    assert 'compile s |' in md and '| a [compiled] |' in md
+    eager_md = to_markdown(run_cases(_recorded_cases([]), 'a', warmup=0,
+                                     repeats=1, measure_memory=False))
+    assert 'compile s' not in eager_md and '[compiled]' not in eager_md
+
+
+def test_compiled_case_gives_the_eager_gradients():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(8, 4, 3), nn.BatchNorm2d(4), nn.ReLU())
+    inp = _img()
+    net.train()
+    net(inp).sum().backward()
+    eager = [p.grad.clone() for p in net.parameters()]
+    built = {}
+
+    def build():
+        built['m'] = net
+        return net
+
+    run_cases([Case('n', build, lambda: inp, mode='train')], 'n', warmup=0,
+              repeats=1, measure_memory=False, compile='on',
+              compile_kwargs=dict(backend='aot_eager'))
+    for p, g in zip(built['m'].parameters(), eager):
+        torch.testing.assert_close(p.grad, g)
+
+
+class _Counting(nn.Module):
+    """Branches on a Python counter: dynamo recompiles on every call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return x * self.calls
+
+
+def test_a_recompilation_while_timing_is_an_error():
+    case = Case('count', _Counting, lambda: torch.ones(2))
+    with pytest.raises(Exception, match='[Rr]ecompil'):
+        run_cases([case], 'count', warmup=0, repeats=2,
+                  measure_memory=False, compile='on', compile_kwargs=_FAST)
+
+
+@pytest.mark.parametrize('kwargs, word', [
+    (dict(compile='yes'), 'compile'),
+    (dict(compile='on', compile_kwargs='inductor'), 'compile_kwargs'),
+])
+def test_compile_argument_validation(kwargs, word):
+    with pytest.raises(ValueError, match=word) as info:
+        run_cases(_recorded_cases([]), 'a', **kwargs)
+    if word == 'compile':
+        assert "'both'" in str(info.value)
+
+
+def test_bench_parser_compile_flag_is_opt_in():
+    plain = harness.bench_parser('t', '/tmp/x.md').parse_args([])
+    assert not hasattr(plain, 'compile')
+    parser = harness.bench_parser('t', '/tmp/x.md', compile_default='both')
+    assert parser.parse_args([]).compile == 'both'
+    assert parser.parse_args(['--compile', 'off']).compile == 'off'
+    with pytest.raises(SystemExit):
+        parser.parse_args(['--compile', 'maybe'])
+    with pytest.raises(ValueError, match='compile_default'):
+        harness.bench_parser('t', '/tmp/x.md', compile_default='yes')
