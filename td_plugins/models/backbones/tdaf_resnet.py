@@ -50,6 +50,9 @@ class TDAFResNet(TorchvisionStagesMixin, BaseModule):
         anar_norm_eval (bool): With ``norm_eval``, the ANARs' norms too.
         with_cp (bool): Checkpoint every block. Defaults to False.
         zero_init_anar (bool): Constant 0.5 masks at init. Defaults to True.
+        flow_parallel (str): A stage's flows run ``'serial'``, in
+            ``'threads'`` (CPU) or on CUDA ``'streams'``. Defaults to
+            ``'serial'``.
         groups, width_per_group (int): ResNeXt's 3x3 groups and their width
             at the first stage. Default to 1 and 64.
         init_cfg (dict | list, optional): mmengine init config.
@@ -67,7 +70,7 @@ class TDAFResNet(TorchvisionStagesMixin, BaseModule):
                  frozen_stages: int = -1, norm_eval: bool = False,
                  anar_norm_eval: bool = False, with_cp: bool = False,
                  zero_init_anar: bool = True, groups: int = 1,
-                 width_per_group: int = 64,
+                 width_per_group: int = 64, flow_parallel: str = 'serial',
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if depth not in RESNET_ARCH:
@@ -96,7 +99,7 @@ class TDAFResNet(TorchvisionStagesMixin, BaseModule):
                 raise ValueError(f'{name} must be True or False, got '
                                  f'{value!r}')
         block = _FLOW_BLOCKS[block_name]
-        check_r2dns_args(4, num_flows, anar, eta, dsf)
+        check_r2dns_args(4, num_flows, anar, eta, dsf, flow_parallel)
         norm = partial(MultiFlowBatchNorm2d, num_flows=num_flows)
         net = tv.ResNet(block, list(layers), norm_layer=norm, groups=groups,
                         width_per_group=width_per_group)
@@ -112,7 +115,8 @@ class TDAFResNet(TorchvisionStagesMixin, BaseModule):
         self.stage_channels = [64 * expansion * 2**i for i in range(4)]
         self.r2dns = R2DNS(self.stage_channels, num_flows=num_flows,
                            anar=anar, eta=eta, dims=2, dsf=dsf,
-                           zero_init_anar=zero_init_anar)
+                           zero_init_anar=zero_init_anar,
+                           flow_parallel=flow_parallel)
         self._freeze_stages()
 
     def _is_attention_norm(self, name: str) -> bool:

@@ -99,6 +99,9 @@ class TDAFResNet3d(ResNet3d):
             convs (from scratch). Defaults to True.
         anar_norm_eval (bool): Under ``norm_eval``, freeze the ANARs'
             norms too. Defaults to False.
+        flow_parallel (str): A stage's flows run ``'serial'``, in
+            ``'threads'`` (CPU) or on CUDA ``'streams'``. Defaults to
+            ``'serial'``.
         **kwargs: ``mmaction.models.ResNet3d`` arguments; ``norm_cfg``
             must be a BN3d config (it becomes multi-flow BN).
 
@@ -117,7 +120,8 @@ class TDAFResNet3d(ResNet3d):
     def __init__(self, num_flows: int = 3, anar: int = 5,
                  eta: float = 0.5, dsf: str = 'avg_pool',
                  zero_init_anar: bool = True,
-                 anar_norm_eval: bool = False, **kwargs: Any) -> None:
+                 anar_norm_eval: bool = False,
+                 flow_parallel: str = 'serial', **kwargs: Any) -> None:
         if not isinstance(anar_norm_eval, bool):
             raise ValueError(f'anar_norm_eval must be True or False, '
                              f'got {anar_norm_eval!r}')
@@ -128,7 +132,7 @@ class TDAFResNet3d(ResNet3d):
                 f'norm_cfg.type must be BN3d (it becomes multi-flow BN), '
                 f'got {norm_cfg.get("type")!r}')
         check_r2dns_args(kwargs.get('num_stages', 4), num_flows, anar,
-                         eta, dsf)
+                         eta, dsf, flow_parallel)
         norm_cfg.update(type='td_plugins.MFBN3d', num_flows=num_flows)
         super().__init__(norm_cfg=norm_cfg, **kwargs)
         expansion = self.block.expansion
@@ -138,7 +142,8 @@ class TDAFResNet3d(ResNet3d):
         self.anar_norm_eval = anar_norm_eval
         self.r2dns = R2DNS(channels, num_flows=num_flows, anar=anar,
                            eta=eta, dims=3, dsf=dsf,
-                           zero_init_anar=zero_init_anar)
+                           zero_init_anar=zero_init_anar,
+                           flow_parallel=flow_parallel)
 
     def init_weights(self, pretrained: Optional[str] = None) -> None:
         super().init_weights(pretrained)

@@ -2,15 +2,16 @@
 
 Pang et al., "TDAF" (AAAI 2021), section 3.1, eqs. 1-3 and 5 (docs/tdaf.md).
 """
-from typing import Any, Callable, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 
 from .tdaf_anar import ANAR, HalfScaleResidualGate, check_anar_depth, check_eta
 from .tdaf_downsample import DSF_MODES, DownsampleFunction
-from .tdaf_flow import run_flow
 from .tdaf_multi_flow_bn import MultiFlowBatchNorm2d, MultiFlowBatchNorm3d
+from .tdaf_parallel import check_flow_parallel, run_flows
 
 __all__ = ['R2DNS', 'check_r2dns_args']
 
@@ -27,8 +28,16 @@ def _can_overwrite(h: torch.Tensor, g: torch.Tensor,
         stage_input.untyped_storage().data_ptr()
 
 
+def _distributed_training(module: nn.Module) -> bool:
+    """Training across processes, where a synchronised BN's collectives
+    must be issued in one order on every rank (so threads would not do)."""
+    return module.training and dist.is_available() and \
+        dist.is_initialized() and dist.get_world_size() > 1
+
+
 def check_r2dns_args(num_stages: int, num_flows: int, anar: int = 3,
-                     eta: float = 0.5, dsf: str = 'avg_pool') -> None:
+                     eta: float = 0.5, dsf: str = 'avg_pool',
+                     flow_parallel: str = 'serial') -> None:
     """Refuse invalid R2DNS arguments with a message naming each one."""
     if num_stages < 1:
         raise ValueError('stage_channels must list at least one stage')
@@ -41,6 +50,7 @@ def check_r2dns_args(num_stages: int, num_flows: int, anar: int = 3,
     check_eta(eta)
     if dsf not in DSF_MODES:
         raise ValueError(f'dsf must be one of {DSF_MODES}, got {dsf!r}')
+    check_flow_parallel(flow_parallel)
 
 
 class R2DNS(nn.Module):
@@ -56,6 +66,9 @@ class R2DNS(nn.Module):
             Defaults to ``'avg_pool'``.
         anar_norm (callable, optional): ``channels -> norm`` for the ANARs.
         zero_init_anar (bool): Zero-init ANARs' last conv. Defaults to True.
+        flow_parallel (str): How a stage's flows run: ``'serial'``,
+            ``'threads'`` (CPU) or ``'streams'`` (CUDA). Defaults to
+            ``'serial'``.
 
     Example:
         >>> stages = nn.ModuleList([nn.Conv2d(3, 8, 3, 2, 1),
@@ -70,10 +83,13 @@ class R2DNS(nn.Module):
                  anar: int = 3, eta: float = 0.5, dims: int = 2,
                  dsf: str = 'avg_pool',
                  anar_norm: Optional[Callable[[int], nn.Module]] = None,
-                 zero_init_anar: bool = True) -> None:
+                 zero_init_anar: bool = True,
+                 flow_parallel: str = 'serial') -> None:
         super().__init__()
         num_stages = len(stage_channels)
-        check_r2dns_args(num_stages, num_flows, anar, eta, dsf)
+        check_r2dns_args(num_stages, num_flows, anar, eta, dsf,
+                         flow_parallel)
+        self.flow_parallel = flow_parallel
         self.num_stages = num_stages
         self.num_flows = num_flows
         self.dims = dims
@@ -99,6 +115,12 @@ class R2DNS(nn.Module):
         """Eq. 1, 0-based: flow ``k`` runs ``L - (N - 1 - k)`` stages."""
         return self.num_stages - (self.num_flows - 1 - flow)
 
+    @staticmethod
+    def _run(chain: Chain, xs: Dict[int, torch.Tensor], mode: str,
+             sync: bool) -> List[torch.Tensor]:
+        ran = run_flows(chain, xs, mode, sync)
+        return [ran[k] for k in sorted(ran)]
+
     def forward(self, x: torch.Tensor, stages: Sequence[Chain],
                 stem: Optional[Chain] = None) -> List[torch.Tensor]:
         """Run all flows; return the last flow's output of every stage.
@@ -115,15 +137,19 @@ class R2DNS(nn.Module):
         inputs = [x]
         for _ in range(n_flows - 1):
             inputs.insert(0, self.dsf(inputs[0]))
+        mode = self.flow_parallel
+        sync = mode == 'threads' and _distributed_training(self)
         feats = inputs if stem is None else \
-            [run_flow(stem, inp, k) for k, inp in enumerate(inputs)]
+            self._run(stem, dict(enumerate(inputs)), mode, sync)
         last: List[torch.Tensor] = []
         maps: List[List[torch.Tensor]] = []
         for i, stage in enumerate(stages):
             first = max(0, i + n_flows - self.num_stages)
             outs: List[Optional[torch.Tensor]] = [None] * n_flows
-            for k in range(first, n_flows):
-                outs[k] = run_flow(stage, feats[k], k)
+            ran = run_flows(stage, {k: feats[k] for k in
+                                    range(first, n_flows)}, mode, sync)
+            for k, out in ran.items():
+                outs[k] = out
             stage_maps = []
             for k in range(first + 1, n_flows):
                 g = self.anars[i](outs[k - 1], out_size=outs[k].shape[2:],
