@@ -11,7 +11,12 @@ and the speed-up over the literal per-sample-kernel form ('reference') are
 visible. The issue's bar is >= 0.90x the plain model's throughput (time ratio
 <= 1.11).
 
+With ``--compile both`` (the default) every model also runs through
+``torch.compile`` (inductor) in the same interleaved loop, and the summary
+has one row per form: eager vs eager, compiled vs compiled.
+
     python benchmarks/bench_aw.py [--part backbone|fpn|all] [--repeats 10]
+        [--compile off|on|both]
 """
 import sys
 from functools import partial
@@ -25,6 +30,7 @@ from benchmarks.harness import (  # noqa: E402
     Case,
     allocator_note,
     bench_parser,
+    by_compile,
     emit_report,
     run_cases,
     start_bench,
@@ -82,7 +88,7 @@ PARTS = {
 
 
 def main() -> None:
-    parser = bench_parser(__doc__, OUT)
+    parser = bench_parser(__doc__, OUT, compile_default='both')
     parser.add_argument('--part', choices=('backbone', 'fpn', 'all'),
                         default='all', help='what to time (default: all)')
     args, sections = start_bench(parser, 'benchmarks/bench_aw.py',
@@ -90,8 +96,8 @@ def main() -> None:
     parts = list(PARTS) if args.part == 'all' else [args.part]
     summary = ['## Throughput vs the plain model (1 / time ratio; bar '
                '0.90)\n',
-               '| model | mode | ' + ' | '.join(IMPLS) + ' |',
-               '|---|---|' + '---:|' * len(IMPLS)]
+               '| model | mode | form | ' + ' | '.join(IMPLS) + ' |',
+               '|---|---|---|' + '---:|' * len(IMPLS)]
     for part in parts:
         base, build_base, name, build_aw, make, what = PARTS[part]
         for mode in ('forward', 'train'):
@@ -100,10 +106,12 @@ def main() -> None:
                      mode=mode) for impl in IMPLS]
             results = run_cases(cases, base, warmup=args.warmup,
                                 repeats=args.repeats, threads=args.threads,
-                                measure_memory=False)
+                                measure_memory=False, compile=args.compile)
             sections.append(to_markdown(results, title=f'{mode}, {what}'))
-            summary.append(f'| {name} vs {base} | {mode} | ' + ' | '.join(
-                f'{1.0 / r.ratio:.3f}' for r in results[1:]) + ' |')
+            for form, rs in by_compile(results).items():
+                summary.append(
+                    f'| {name} vs {base} | {mode} | {form} | ' + ' | '.join(
+                        f'{1.0 / r.ratio:.3f}' for r in rs[1:]) + ' |')
     emit_report('\n'.join(sections + summary +
                           ['', allocator_note(args.malloc) + '\n']), args.out)
 

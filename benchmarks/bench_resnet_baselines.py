@@ -4,6 +4,10 @@ Copy this file for a method issue: replace CASES (same input for every case),
 BASELINE, TITLE and the output name. Run from the repo root:
 
     python benchmarks/bench_resnet_baselines.py [--repeats 20] [--threads 2]
+        [--compile off|on|both]
+
+Each model runs eagerly and through torch.compile (``--compile both``, the
+default here): each form's ratios are to its own baseline.
 """
 import sys
 from pathlib import Path
@@ -30,4 +34,5 @@ TITLE = 'torchvision ResNets, forward, input (2, 3, 128, 128)'
 OUT = Path(__file__).resolve().parent / 'results' / 'resnet_baselines.md'
 
 if __name__ == '__main__':
-    main(CASES, BASELINE, title=TITLE, default_out=OUT)
+    main(CASES, BASELINE, title=TITLE, default_out=OUT,
+         compile_default='both')

@@ -11,7 +11,12 @@ reports 0.882 / 0.854) and peak training memory <= 1.10x.
 The allocator is fixed as in bench_tdaf.py (``--malloc default`` keeps
 glibc's dynamic thresholds).
 
+With ``--compile both`` (the default) both models also run through
+``torch.compile`` (inductor) in the same interleaved loop; the summary has
+one row per form (eager vs eager, compiled vs compiled).
+
     python benchmarks/bench_tdam.py [--repeats 10] [--warmup 2]
+        [--compile off|on|both]
 """
 import sys
 from pathlib import Path
@@ -25,6 +30,7 @@ from benchmarks.harness import (  # noqa: E402
     Case,
     allocator_note,
     bench_parser,
+    by_compile,
     count_macs,
     emit_report,
     run_cases,
@@ -88,10 +94,11 @@ def make_input() -> torch.Tensor:
 
 
 def main() -> None:
-    parser = bench_parser(__doc__, OUT)
+    parser = bench_parser(__doc__, OUT, compile_default='both')
     args, sections = start_bench(parser, 'benchmarks/bench_tdam.py',
                                  __doc__)
     summary: List[str] = []
+    memory: List[str] = []
     for mode in ('forward', 'train'):
         builders = {**BUILDERS, **EXTRA[mode]}
         macs = {n: count_macs(b(), make_input(), mode)
@@ -100,33 +107,36 @@ def main() -> None:
                  for name, build in builders.items()]
         results = run_cases(cases, BASE, warmup=args.warmup,
                             repeats=args.repeats, threads=args.threads,
-                            measure_memory=(mode == 'train'))
+                            measure_memory=(mode == 'train'),
+                            compile=args.compile)
         title = (f'{"inference" if mode == "forward" else "training"}, '
                  f'batch {BATCH}, {SIZE}x{SIZE}')
         sections.append(to_markdown(results, title=title))
-        throughput = 1.0 / results[1].ratio
-        row = (f'| {mode} | {macs[TDAM] / macs[BASE]:.3f} | '
-               f'{results[1].ratio:.3f} | {throughput:.3f} | '
-               f'>= {TARGETS[mode]:.2f} | {PAPER[mode]:.3f} | '
-               f'{"yes" if throughput >= TARGETS[mode] else "NO"} |')
-        summary.append(row)
-        for i, name in enumerate(EXTRA[mode], start=2):
+        for form, rs in by_compile(results).items():
+            throughput = 1.0 / rs[1].ratio
             summary.append(
-                f'| {mode}, {name.split("(")[1][:-1]} | '
-                f'{macs[name] / macs[BASE]:.3f} | {results[i].ratio:.3f} | '
-                f'{1.0 / results[i].ratio:.3f} | | | |')
-        if mode == 'train':
-            base_mem = results[0].peak_mem_mib
-            tdam_mem = results[1].peak_mem_mib
-            mem_ratio = (tdam_mem / base_mem) if base_mem and tdam_mem \
-                else float('nan')
+                f'| {mode} | {form} | {macs[TDAM] / macs[BASE]:.3f} | '
+                f'{rs[1].ratio:.3f} | {throughput:.3f} | '
+                f'>= {TARGETS[mode]:.2f} | {PAPER[mode]:.3f} | '
+                f'{"yes" if throughput >= TARGETS[mode] else "NO"} |')
+            for i, name in enumerate(EXTRA[mode], start=2):
+                summary.append(
+                    f'| {mode}, {name.split("(")[1][:-1]} | {form} | '
+                    f'{macs[name] / macs[BASE]:.3f} | {rs[i].ratio:.3f} | '
+                    f'{1.0 / rs[i].ratio:.3f} | | | |')
+            if mode == 'train':
+                base_mem, tdam_mem = rs[0].peak_mem_mib, rs[1].peak_mem_mib
+                ratio = (tdam_mem / base_mem) if base_mem and tdam_mem \
+                    else float('nan')
+                memory.append(
+                    f'Peak training memory ratio, {form}: {ratio:.3f} '
+                    f'(target <= {MEMORY_TARGET:.2f}: '
+                    f'{"yes" if ratio <= MEMORY_TARGET else "NO"}).')
     table = [
         '## TDAM-R50 vs ResNet-50\n',
-        '| mode | MAC ratio | time ratio | throughput ratio | target | '
-        'paper | met |', '|---|---:|---:|---:|---:|---:|---|', *summary,
-        '', f'Peak training memory ratio: {mem_ratio:.3f} (target <= '
-        f'{MEMORY_TARGET:.2f}: '
-        f'{"yes" if mem_ratio <= MEMORY_TARGET else "NO"}).', '',
+        '| mode | form | MAC ratio | time ratio | throughput ratio | target '
+        '| paper | met |', '|---|---|---:|---:|---:|---:|---:|---|',
+        *summary, '', *memory, '',
         'MACs: `td_plugins.utils.flops` (convolutions, matrix products, '
         'the attention\'s spatial sums and gates), whole batch.',
         allocator_note(args.malloc) + '\n']

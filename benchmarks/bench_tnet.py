@@ -18,7 +18,12 @@ mode). MACs per image come from ``td_plugins.utils.flops`` on the same
 call, so every crop's backbone run is counted. The issue's bar: TNet >= 2.5x
 faster than EfficientNet-B0 at 896.
 
+With ``--compile both`` (the default) both models of a pair also run
+through ``torch.compile`` (inductor) in the same interleaved loop; the
+summary has one row per form (eager vs eager, compiled vs compiled).
+
     python benchmarks/bench_tnet.py [--part fmow|imagenet|all] [--batch 2]
+        [--compile off|on|both]
 """
 import sys
 from functools import partial
@@ -34,6 +39,7 @@ from benchmarks.harness import (  # noqa: E402
     Case,
     allocator_note,
     bench_parser,
+    by_compile,
     count_macs,
     emit_report,
     run_cases,
@@ -113,7 +119,7 @@ def macs_per_image(build: Any, inp: torch.Tensor) -> float:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    parser = bench_parser(__doc__, OUT)
+    parser = bench_parser(__doc__, OUT, compile_default='both')
     parser.add_argument('--part', choices=('fmow', 'imagenet', 'all'),
                         default='all')
     parser.add_argument('--batch', type=int, default=2)
@@ -121,9 +127,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                                  __doc__)
     parts = list(PAIRS) if args.part == 'all' else [args.part]
     summary = ['## Summary\n',
-               '| pair | GMAC / image (base, TNet) | speed-up (base time / '
-               'TNet time) | peak memory ratio |',
-               '|---|---|---:|---:|']
+               '| pair | form | GMAC / image (base, TNet) | speed-up (base '
+               'time / TNet time) | peak memory ratio |',
+               '|---|---|---|---:|---:|']
     for part in parts:
         size, models = PAIRS[part]
         make = partial(images, args.batch, size)
@@ -131,16 +137,17 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                  for name, build in models]
         results = run_cases(cases, models[0][0], warmup=args.warmup,
                             repeats=args.repeats, threads=args.threads,
-                            measure_memory=True)
+                            measure_memory=True, compile=args.compile)
         sections.append(to_markdown(
             results, title=f'{part}: batch {args.batch}, {size}x{size}, '
             f'inference'))
         macs = [macs_per_image(build, make()) / 1e9 for _, build in models]
-        peaks = (results[0].peak_mem_mib, results[1].peak_mem_mib)
-        mem = peaks[1] / peaks[0] if all(peaks) else float('nan')
-        summary.append(
-            f'| {part} | {macs[0]:.2f}, {macs[1]:.2f} | '
-            f'{1.0 / results[1].ratio:.2f}x | {mem:.2f} |')
+        for form, rs in by_compile(results).items():
+            peaks = (rs[0].peak_mem_mib, rs[1].peak_mem_mib)
+            mem = peaks[1] / peaks[0] if all(peaks) else float('nan')
+            summary.append(
+                f'| {part} | {form} | {macs[0]:.2f}, {macs[1]:.2f} | '
+                f'{1.0 / rs[1].ratio:.2f}x | {mem:.2f} |')
     summary.append(f'\nBar (fmow): >= {BAR}x; the paper reports '
                    f'{PAPER_SPEEDUP}x.')
     emit_report('\n'.join(sections + summary +
