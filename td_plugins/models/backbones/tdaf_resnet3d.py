@@ -56,7 +56,8 @@ class _FlowBlock3d:
             out = conv_module(getattr(self, name), out, flow)
         identity = x if self.downsample is None else \
             conv_module(self.downsample, x, flow)
-        return out + identity
+        out += identity  # a fresh BN (or conv) output: in place
+        return out
 
     def forward(self, x: torch.Tensor, flow: int) -> torch.Tensor:
         if self.with_cp and x.requires_grad and torch.is_grad_enabled():

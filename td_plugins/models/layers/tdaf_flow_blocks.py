@@ -30,7 +30,8 @@ class FlowBasicBlock(_FlowBlockMixin, BasicBlock):
     def _inner(self, x: torch.Tensor, flow: int) -> torch.Tensor:
         out = self.relu(run_flow(self.bn1, self.conv1(x), flow))
         out = run_flow(self.bn2, self.conv2(out), flow)
-        return self.relu(out + self._identity(x, flow))
+        out += self._identity(x, flow)  # in place, as torchvision does
+        return self.relu(out)
 
 
 class FlowBottleneck(_FlowBlockMixin, Bottleneck):
@@ -49,4 +50,5 @@ class FlowBottleneck(_FlowBlockMixin, Bottleneck):
         out = self.relu(run_flow(self.bn1, self.conv1(x), flow))
         out = self.relu(run_flow(self.bn2, self.conv2(out), flow))
         out = run_flow(self.bn3, self.conv3(out), flow)
-        return self.relu(out + self._identity(x, flow))
+        out += self._identity(x, flow)  # in place, as torchvision does
+        return self.relu(out)
