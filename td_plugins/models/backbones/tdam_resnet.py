@@ -14,6 +14,7 @@ from mmengine.model import BaseModule
 
 from ...registry import MODELS
 from ..layers import TDBasicBlock, TDBottleneck
+from ..layers.tdam_blocks import check_train_early_tops
 from ..layers.tdam_steps import (
     TDAMStepsBackbone,
     check_tdam_args,
@@ -110,6 +111,11 @@ class TDAMResNet(TDAMStepsBackbone, TorchvisionStagesMixin, BaseModule):
         pool_early_tops (bool): Compute early Bottleneck tops only as their
             global average where exact (docs/tdam.md, "Pooled early tops").
             Defaults to True.
+        train_early_tops (str): With batch-statistic BNs, early Bottleneck
+            tops from conv3's input moments: ``'auto'`` (where exact and
+            fewer MACs), ``'moments'`` (where exact) or ``'full'`` (the
+            official order); docs/tdam.md, "Pooled early tops in
+            training". Defaults to ``'auto'``.
         step_norms_train (bool): Under ``norm_eval``, keep the per-step
             norms training (docs/tdam.md, "Downstream normalisation").
             Defaults to False.
@@ -132,6 +138,7 @@ class TDAMResNet(TDAMStepsBackbone, TorchvisionStagesMixin, BaseModule):
                  with_cp: bool = False, zero_init_residual: bool = True,
                  step_norms_from_step0: bool = False,
                  pool_early_tops: bool = True,
+                 train_early_tops: str = 'auto',
                  step_norms_train: bool = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -144,6 +151,8 @@ class TDAMResNet(TDAMStepsBackbone, TorchvisionStagesMixin, BaseModule):
         block_name, layers = RESNET_ARCH[depth]
         check_tdam_args(block_name, feedback_distance, num_steps, td_mode,
                         reduction, td_order, td_widths)
+        check_train_early_tops(train_early_tops, block_name,
+                               feedback_distance, num_steps)
         check_stage_indices('td_stages', td_stages)
         if td_blocks is None:
             td_blocks = default_td_blocks(depth, tuple(td_stages))
@@ -157,7 +166,8 @@ class TDAMResNet(TDAMStepsBackbone, TorchvisionStagesMixin, BaseModule):
             dict(td_mode=td_mode, feedback_distance=feedback_distance,
                  num_steps=num_steps, reduction=reduction, order=td_order,
                  widths=td_widths, with_cp=with_cp,
-                 pool_early_tops=pool_early_tops))
+                 pool_early_tops=pool_early_tops,
+                 train_early_tops=train_early_tops))
         net = tv.ResNet(factory, list(layers),
                         norm_layer=_norm_layer(norm_cfg),
                         zero_init_residual=zero_init_residual)

@@ -12,9 +12,42 @@ from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from .checkpoint import checkpoint_keep_stats
 from .tdam_attention import _gap
+from .tdam_moments import moments_apply, moments_cheaper, pooled_conv_bn
 from .tdam_steps import TDAMSteps, check_tdam_args
 
-__all__ = ['TDBasicBlock', 'TDBottleneck', 'KeepStatsCheckpointMixin']
+__all__ = ['TDBasicBlock', 'TDBottleneck', 'KeepStatsCheckpointMixin',
+           'TRAIN_EARLY_TOPS', 'check_train_early_tops']
+
+# How an early top is computed when its BN uses batch statistics.
+TRAIN_EARLY_TOPS = ('auto', 'moments', 'full')
+
+
+def check_train_early_tops(value: str, block: str = 'Bottleneck',
+                           feedback_distance: int = 1,
+                           num_steps: int = 2) -> None:
+    """Refuse a ``train_early_tops`` the block cannot apply.
+
+    ``'moments'`` needs early tops made by a 1x1 conv: a Bottleneck with
+    m >= 1 and T >= 2.
+
+    Example:
+        >>> check_train_early_tops('moments', 'BasicBlock')
+        ... # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: train_early_tops='moments' needs a Bottleneck block ...
+    """
+    if value not in TRAIN_EARLY_TOPS:
+        raise ValueError(f'train_early_tops must be one of '
+                         f'{TRAIN_EARLY_TOPS}, got {value!r}')
+    if value == 'moments' and not (block == 'Bottleneck' and
+                                   feedback_distance >= 1 and
+                                   num_steps >= 2):
+        raise ValueError(
+            f"train_early_tops='moments' needs a Bottleneck block with "
+            f'feedback_distance >= 1 and num_steps >= 2 (early tops from a '
+            f'1x1 conv), got a {block} with feedback_distance='
+            f"{feedback_distance}, num_steps={num_steps}; use 'auto' or "
+            f"'full'")
 
 
 class KeepStatsCheckpointMixin:
@@ -51,9 +84,12 @@ class _TDMixin(TDAMSteps):
                  td_mode: str = 'joint', feedback_distance: int = 1,
                  num_steps: int = 2, reduction: int = 16,
                  order: str = 'channel->spatial', widths: str = 'code',
-                 with_cp: bool = False, pool_early_tops: bool = True) -> None:
+                 with_cp: bool = False, pool_early_tops: bool = True,
+                 train_early_tops: str = 'auto') -> None:
         check_tdam_args(self._block, feedback_distance, num_steps, td_mode,
                         reduction, order, widths)
+        check_train_early_tops(train_early_tops, self._block,
+                               feedback_distance, num_steps)
         super().__init__(inplanes, planes, stride, downsample, groups,
                          base_width, dilation, norm_layer)
         chain = self._chains[feedback_distance]
@@ -62,6 +98,7 @@ class _TDMixin(TDAMSteps):
         bottom = getattr(self, chain[0][0]).in_channels if chain else top
         self.with_cp = with_cp
         self.pool_early_tops = pool_early_tops
+        self.train_early_tops = train_early_tops
         self.init_steps(
             bottom, top, feedback_distance=feedback_distance,
             num_steps=num_steps, td_mode=td_mode, reduction=reduction,
@@ -69,6 +106,18 @@ class _TDMixin(TDAMSteps):
             step_norms=[(bn, getattr(self, conv).out_channels)
                         for conv, bn in chain],
             norm_layer=norm_layer or nn.BatchNorm2d)
+        if train_early_tops == 'moments':
+            self._check_moments_norm()
+
+    def _check_moments_norm(self) -> None:
+        conv, bn = self._chains[max(self._chains)][-1]
+        norm = getattr(self, bn)
+        if not moments_apply(getattr(self, conv), norm, batch_stats=False):
+            raise ValueError(
+                f"train_early_tops='moments' needs {conv} to be a bias-free "
+                f'1x1 nn.Conv2d and {bn} an nn.BatchNorm2d other than '
+                f'SyncBatchNorm, got {bn} = {type(norm).__name__}; use '
+                f"'auto' or 'full'")
 
     # Whether the last conv between bottom and top is a 1x1, stride-1,
     # bias-free convolution (so it commutes with global average pooling).
@@ -81,17 +130,34 @@ class _TDMixin(TDAMSteps):
                 and isinstance(norm, nn.modules.batchnorm._BatchNorm)
                 and norm.track_running_stats and not norm.training)
 
+    def _use_moments(self, conv: nn.Module, norm: nn.Module,
+                     x: torch.Tensor) -> bool:
+        """Whether an early top is taken from its input's moments."""
+        if self.train_early_tops == 'full' or not self._pointwise_last or \
+                self.feedback_distance < 1 or not moments_apply(conv, norm) \
+                or x.numel() <= x.shape[1]:  # one value per channel
+            return False
+        return self.train_early_tops == 'moments' or moments_cheaper(
+            x, conv.out_channels)
+
+    def _top(self, conv: nn.Module, norm: nn.Module, x: torch.Tensor,
+             last: bool) -> torch.Tensor:
+        """``norm(conv(x))``; an early one pooled where exact."""
+        if not last and self._can_pool_top(norm):
+            return norm(conv(_gap(x)))
+        if not last and self._use_moments(conv, norm, x):
+            return pooled_conv_bn(x, conv, norm)
+        return norm(conv(x))
+
     def rerun(self, x: torch.Tensor, t: int,
               last: bool = True) -> torch.Tensor:
         """Re-run the m convs from the attended bottom with step t's norms."""
         chain = self._chains[self.feedback_distance]
         for i, (conv, bn) in enumerate(chain):
             norm = getattr(self, f'{bn}_{t}')
-            if i == len(chain) - 1 and not last and self._can_pool_top(norm):
-                x = _gap(x)
-            x = norm(getattr(self, conv)(x))
-            if i < len(chain) - 1:
-                x = self.relu(x)
+            if i == len(chain) - 1:
+                return self._top(getattr(self, conv), norm, x, last)
+            x = self.relu(norm(getattr(self, conv)(x)))
         return x
 
     def shortcut(self, x: torch.Tensor) -> torch.Tensor:
@@ -119,6 +185,10 @@ class TDBottleneck(_TDMixin, Bottleneck):
         with_cp (bool): Checkpoint the block. Defaults to False.
         pool_early_tops (bool): Pool early tops before conv3 and bn3 where
             exact (docs/tdam.md). Defaults to True.
+        train_early_tops (str): With batch-statistic BNs, an early top from
+            its input's moments: ``'auto'`` where exact and fewer MACs,
+            ``'moments'`` where exact, ``'full'`` never (docs/tdam.md).
+            Defaults to ``'auto'``.
 
     Example:
         >>> import torch, torch.nn as nn
@@ -144,8 +214,7 @@ class TDBottleneck(_TDMixin, Bottleneck):
         m = self.feedback_distance
         out1 = self.relu(self.bn1(self.conv1(x)))
         out2 = self.relu(self.bn2(self.conv2(out1)))
-        pooled = not last and self._can_pool_top(self.bn3)
-        top = self.bn3(self.conv3(_gap(out2) if pooled else out2))
+        top = self._top(self.conv3, self.bn3, out2, last)
         bottom = {0: top, 1: out2, 2: out1, 3: x}[m]
         return bottom, top
 
