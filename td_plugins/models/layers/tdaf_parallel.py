@@ -36,8 +36,10 @@ def thread_plan(weights: Sequence[int], threads: int
                 ) -> Tuple[List[Tuple[List[int], int]], int]:
     """Split ``threads`` intra-op threads over flows of work ``weights``.
 
-    The last (largest) flow stays on the calling thread; the others are
-    grouped in order until a group's share reaches one thread.
+    The last (largest) flow stays on the calling thread. Each other flow
+    gets a worker with its share of the threads (at least one); if that
+    needs more threads than there are, consecutive flows share a worker
+    until their share reaches one thread.
 
     Args:
         weights (Sequence[int]): Work per flow (input elements), ascending.
@@ -47,21 +49,26 @@ def thread_plan(weights: Sequence[int], threads: int
         ``([(flow indices, threads), ...] for the workers, caller threads)``.
 
     Example:
+        >>> thread_plan([1, 4, 16], 16)
+        ([([0], 1), ([1], 3)], 12)
         >>> thread_plan([1, 4, 16], 2)
         ([([0, 1], 1)], 1)
-        >>> thread_plan([1, 4, 16], 16)
-        ([([0, 1], 3)], 13)
     """
     total = float(sum(weights)) or 1.0
+    shares = [threads * w / total for w in weights[:-1]]
+    own = [max(1, round(share)) for share in shares]
+    if sum(own) < threads:
+        groups = [([k], n) for k, n in enumerate(own)]
+        return groups, threads - sum(own)
     groups: List[Tuple[List[int], int]] = []
     group: List[int] = []
-    share = 0.0
-    for k, w in enumerate(weights[:-1]):
+    acc = 0.0
+    for k, share in enumerate(shares):
         group.append(k)
-        share += threads * w / total
-        if share >= 1.0:
-            groups.append((group, int(share)))
-            group, share = [], 0.0
+        acc += share
+        if acc >= 1.0:
+            groups.append((group, int(acc)))
+            group, acc = [], 0.0
     if group:
         groups.append((group, 1))
     return groups, max(1, threads - sum(n for _, n in groups))
