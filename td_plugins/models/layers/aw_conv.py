@@ -13,22 +13,30 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .aw_gemm import aw_gemm, gemm_fusion
+
 __all__ = ['AWConv2d', 'AW_IMPLS', 'AW_NORMS', 'AW_POOL_IMPLS',
-           'AUTO_MIN_POSITIONS', 'adaptive_pool_matrix', 'build_attn_norm',
+           'AUTO_MIN_POSITIONS', 'AUTO_MIN_POSITIONS_TRAIN',
+           'adaptive_pool_matrix', 'build_attn_norm',
            'check_attn_norm_cfg']
 
-AW_IMPLS = ('auto', 'taps', 'fold', 'reference')
+AW_IMPLS = ('auto', 'taps', 'fold', 'reference', 'gemm')
 # How A0 pools the input to the kernel's size: ``F.adaptive_avg_pool2d``, or
 # two matrix products with its averaging matrices (the same averages, and
 # exportable to ONNX at any input size: tools/deployment/export_onnx.py).
 AW_POOL_IMPLS = ('adaptive', 'matrix')
-# 'auto' uses the per-sample kernels when each kernel serves at least this
-# many output positions (their construction is then a small part of the
-# work; measured with benchmarks/bench_aw_conv.py), the taps otherwise.
-# 'fold' is never picked: on this CPU it beat the taps only in training at
-# 7x7 (benchmarks/results/aw_conv.md) and lost at the network level
-# (benchmarks/results/aw.md).
+# 'auto' uses the per-sample kernels ('reference') when each kernel serves
+# at least this many output positions (their construction is then a small
+# part of the work). Below that: the stacked GEMM when its shift-scale-sum
+# is fused (aw_gemm.py; under torch.compile or set_gemm_fusion('compile')),
+# else the taps in inference and, in training, 'reference' down to
+# AUTO_MIN_POSITIONS_TRAIN, then col2im ('fold', stride 1) or the taps.
+# From the ratios to nn.Conv2d in benchmarks/results/aw_conv.md (python
+# benchmarks/bench_aw_conv.py): eager training 'reference' wins at 14x14
+# (196 positions) and 'fold' at 7x7; eager inference 'reference' from 28x28
+# and the taps at 14x14 and below.
 AUTO_MIN_POSITIONS = 400
+AUTO_MIN_POSITIONS_TRAIN = 196
 _Pair = Union[int, Tuple[int, int]]
 # The attention branch's norm types (``attn_norm_cfg``), mmcv's names; each
 # maps to the keys a dict of that type may carry besides ``type``.
@@ -158,7 +166,8 @@ class AWConv2d(nn.Conv2d):
         reduction (int): r; the attention's hidden width is
             ``out_channels // reduction``. Defaults to 16.
         impl (str): ``'auto'``, ``'taps'``, ``'fold'`` (stride 1; else
-            ``'taps'``) or ``'reference'`` (docs/aw.md). Defaults to 'auto'.
+            ``'taps'``), ``'reference'`` or ``'gemm'`` (docs/aw.md).
+            Defaults to 'auto'.
         attn_norm_cfg (str | dict, optional): Norm after each pointconv:
             one of ``AW_NORMS`` or an mmcv-style dict (see
             :func:`build_attn_norm`). Defaults to 'BN'.
@@ -270,7 +279,13 @@ class AWConv2d(nn.Conv2d):
                 f'AWConv2d expects (N, {self.in_channels}, H, W), got '
                 f'{tuple(x.shape)}')
         scale = 1.0 + self.attention(x)
-        impl = self.resolve_impl(x.shape[2:])
+        impl = self.resolve_impl(x.shape[2:], torch.is_grad_enabled() and (
+            x.requires_grad or self.weight.requires_grad))
+        if impl == 'gemm':
+            out, dtype = aw_gemm(x, self.weight, scale, self.stride,
+                                 self.padding, self.dilation,
+                                 self.output_size(x.shape[2:]))
+            return self._finish(out, dtype)
         if impl == 'reference':
             return self._forward_reference(x, scale)
         if impl == 'fold':
@@ -284,8 +299,11 @@ class AWConv2d(nn.Conv2d):
                 size, self.padding, self.dilation, self.kernel_size,
                 self.stride))
 
-    def resolve_impl(self, size: Sequence[int]) -> str:
-        """The form ``forward`` uses for an input of spatial ``size``."""
+    def resolve_impl(self, size: Sequence[int],
+                     backward: bool = False) -> str:
+        """The form ``forward`` uses for an input of spatial ``size``;
+        ``backward``: whether a backward pass follows (``forward`` passes
+        grad mode and ``requires_grad``)."""
         pointwise = self.kernel_size == (1, 1)
         # col2im needs stride 1 and padding within the dilated kernel extent
         foldable = self.stride == (1, 1) and all(
@@ -300,7 +318,12 @@ class AWConv2d(nn.Conv2d):
         if pointwise:
             return 'taps'
         oh, ow = self.output_size(size)
-        return 'reference' if oh * ow >= AUTO_MIN_POSITIONS else 'taps'
+        if gemm_fusion() == 'compile' or torch.compiler.is_compiling():
+            return 'gemm' if oh * ow < AUTO_MIN_POSITIONS else 'reference'
+        if oh * ow >= (AUTO_MIN_POSITIONS_TRAIN if backward else
+                       AUTO_MIN_POSITIONS):
+            return 'reference'
+        return 'fold' if backward and foldable else 'taps'
 
     def _forward_reference(self, x: torch.Tensor,
                            scale: torch.Tensor) -> torch.Tensor:
