@@ -53,3 +53,60 @@ def test_aw_fpn_bench_models_and_features():
     assert len(convs) == 8 and all(c.impl == 'fold' for c in convs)
     n = sum(p.numel() for p in aw.parameters())
     assert n - sum(p.numel() for p in base.parameters()) == 114_944
+
+
+def _tiny(width: int):
+    import torch.nn as nn
+    return lambda: nn.Sequential(nn.Conv2d(3, width, 3), nn.ReLU(),
+                                 nn.Flatten())
+
+
+def _fast_compile(monkeypatch):
+    """torch.compile with the 'eager' backend: the scripts' wiring is under
+    test, not inductor."""
+    import functools
+
+    import torch
+    monkeypatch.setattr(torch, 'compile', functools.partial(
+        torch.compile, backend='eager'))
+
+
+def test_tdam_bench_reports_eager_and_compiled_rows(monkeypatch, tmp_path):
+    _fast_compile(monkeypatch)
+    m = bench_tdam
+    monkeypatch.setattr(m, 'BATCH', 1)
+    monkeypatch.setattr(m, 'SIZE', 8)
+    monkeypatch.setattr(m, 'BUILDERS', {m.BASE: _tiny(4), m.TDAM: _tiny(8)})
+    monkeypatch.setattr(m, 'EXTRA', {'forward': {m.FULL: _tiny(6)},
+                                     'train': {}})
+    out = tmp_path / 'tdam.md'
+    monkeypatch.setattr(sys, 'argv', [
+        'bench_tdam.py', '--repeats', '1', '--warmup', '0', '--malloc',
+        'default', '--out', str(out)])
+    m.main()
+    text = out.read_text()
+    assert '--compile both' in text  # the default, in the command line
+    for mode in ('forward', 'train'):
+        for form in ('eager', 'compiled'):
+            assert f'| {mode} | {form} |' in text, (mode, form)
+    assert '| forward, full early tops | compiled |' in text
+    assert 'memory ratio, eager' in text and 'memory ratio, compiled' in text
+    assert '[compiled]' in text and 'compile s' in text
+
+
+def test_aw_bench_compile_off_has_eager_rows_only(monkeypatch, tmp_path):
+    from benchmarks import bench_aw
+    m = bench_aw
+    monkeypatch.setattr(m, 'IMPLS', ('auto', 'taps'))
+    monkeypatch.setattr(m, 'PARTS', {'backbone': (
+        'plain', _tiny(4), 'aw', lambda impl: _tiny(8)(),
+        lambda: __import__('torch').rand(1, 3, 8, 8), 'tiny')})
+    out = tmp_path / 'aw.md'
+    monkeypatch.setattr(sys, 'argv', [
+        'bench_aw.py', '--part', 'backbone', '--repeats', '1', '--warmup',
+        '0', '--malloc', 'default', '--compile', 'off', '--out', str(out)])
+    m.main()
+    text = out.read_text()
+    assert '| aw vs plain | forward | eager |' in text
+    assert '| aw vs plain | train | eager |' in text
+    assert 'compiled' not in text
