@@ -4,7 +4,7 @@ Pang et al., "TDAF: Top-Down Attention Framework for Vision Tasks" (AAAI
 2021), section 3.1, eq. 4: per-flow batch and running statistics, shared
 affine (docs/tdaf.md, "Multi-flow BN, flows and checkpointing").
 """
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 import torch.distributed as dist
@@ -76,11 +76,35 @@ class MultiFlowBatchNorm(_BatchNorm):
                              f'{self.num_flows}), got {flow!r}')
         return flow
 
-    def _factor(self, flow: int) -> float:
-        """Count a training batch of ``flow``; its running-average factor."""
-        self.num_batches_tracked[flow].add_(1)
+    def _flow_stats(self, flow: int) -> Tuple[torch.Tensor, ...]:
+        """Flow ``flow``'s rows of the three statistics buffers, as views.
+
+        The views are made once and reused while the buffers are the same
+        tensors on the same memory (``.to()``, ``.data =`` or a copy of the
+        module renew them), since indexing costs as much as a small
+        kernel's call.
+        """
+        bufs = (self.running_mean, self.running_var,
+                self.num_batches_tracked)
+        if torch.compiler.is_compiling():  # traced: plain indexing
+            return tuple(b[flow] for b in bufs)
+        key = tuple((id(b), b.data_ptr()) for b in bufs)
+        cache = self.__dict__.get('_flow_views')
+        if cache is None or cache[0] != key:
+            # Outside inference mode, so that batch_norm may update them
+            # in place in any mode later.
+            with torch.inference_mode(False):
+                views = [tuple(b.select(0, k) for b in bufs)
+                         for k in range(self.num_flows)]
+            cache = self.__dict__['_flow_views'] = (key, views)
+        return cache[1][flow]
+
+    def _factor(self, count: torch.Tensor) -> float:
+        """Count a training batch in a flow's ``count``; its running-average
+        factor."""
+        count.add_(1)
         if self.momentum is None:  # cumulative moving average
-            return 1.0 / float(self.num_batches_tracked[flow])
+            return 1.0 / float(count)
         return self.momentum
 
     def forward(self, x: torch.Tensor,
@@ -88,11 +112,11 @@ class MultiFlowBatchNorm(_BatchNorm):
         """Normalise ``x``, a batch of flow ``flow`` (0-based)."""
         flow = self._flow_index(flow)
         self._check_input_dim(x)
-        factor = self._factor(flow) if self.training else 0.0
-        # Indexing with an int gives views, which batch_norm updates in place.
-        return F.batch_norm(x, self.running_mean[flow], self.running_var[flow],
-                            self.weight, self.bias, self.training, factor,
-                            self.eps)
+        mean, var, count = self._flow_stats(flow)
+        factor = self._factor(count) if self.training else 0.0
+        # The rows are views, which batch_norm updates in place.
+        return F.batch_norm(x, mean, var, self.weight, self.bias,
+                            self.training, factor, self.eps)
 
     def _load_from_state_dict(self, state_dict: Dict[str, Any], prefix: str,
                               *args: Any, **kwargs: Any) -> None:
@@ -209,7 +233,7 @@ class SyncMultiFlowBatchNorm(MultiFlowBatchNorm):
         if self.affine:
             y = y * self.weight.view(shape) + self.bias.view(shape)
         with torch.no_grad():
-            factor = self._factor(flow)
+            factor = self._factor(self._flow_stats(flow)[2])
             unbiased = var * (n / (n - 1).clamp(min=1))
             self.running_mean[flow].lerp_(
                 mean.to(self.running_mean.dtype), factor)
