@@ -3,7 +3,14 @@
 Both backbones (no classifier), batch 8 at 224x224, inference and training,
 timed side by side in one process (interleaved repeats), next to each
 model's multiply-accumulates. If the TDAF implementation wastes nothing
-beyond its extra arithmetic, its time ratio tracks its MAC ratio.
+beyond its extra arithmetic, its time ratio tracks its MAC ratio. TDAF runs
+once per ``--flow-parallel`` mode (a stage's flows one after another, or
+concurrently in threads: ``TDAFResNet(flow_parallel=...)``); a batch-1
+inference section gives the latency, and ``--profile`` adds a per-op
+profile of the gap between TDAF-R50 and ResNet-50. With ``--compile both``
+(the default) the models are also timed through ``torch.compile`` (in a
+loop of their own; compiled, the flows run serially, so the ``threads`` row
+is the serial graph); the pieces are timed eagerly only.
 
 Two things about the CPU are controlled, the same way for both models:
 
@@ -20,8 +27,11 @@ Two things about the CPU are controlled, the same way for both models:
 
     python benchmarks/bench_tdaf.py [--repeats 10] [--warmup 2]
         [--layouts contiguous channels_last] [--malloc fixed|default]
+        [--flow_parallel serial threads] [--compile off|on|both]
+        [--latency_repeats 20] [--profile]
 """
 import sys
+import time
 from functools import partial
 from pathlib import Path
 from typing import Callable, Dict, List
@@ -34,6 +44,7 @@ from benchmarks.harness import (  # noqa: E402
     Case,
     allocator_note,
     bench_parser,
+    by_compile,
     count_macs,
     emit_report,
     run_cases,
@@ -61,24 +72,42 @@ class ResNet50Features(nn.Module):
         return self.body(x)
 
 
-def tdaf_r50() -> nn.Module:
+def tdaf_r50(flow_parallel: str = 'serial') -> nn.Module:
     from td_plugins.models.backbones import TDAFResNet
     return TDAFResNet(depth=50, num_flows=3, anar=3, out_indices=(3, ),
-                      zero_init_anar=False)
+                      zero_init_anar=False, flow_parallel=flow_parallel)
 
 
 BUILDERS: Dict[str, Callable[[], nn.Module]] = {BASE: ResNet50Features,
                                                 TDAF: tdaf_r50}
 
 
-def make_input(layout: str = 'contiguous') -> torch.Tensor:
-    x = torch.randn(BATCH, 3, SIZE, SIZE,
+def tdaf_name(flow_parallel: str) -> str:
+    """The case name of TDAF-R50 with ``flow_parallel``."""
+    return TDAF if flow_parallel == 'serial' else \
+        f'{TDAF}, {flow_parallel}'
+
+
+def make_input(layout: str = 'contiguous',
+               batch: int = BATCH) -> torch.Tensor:
+    x = torch.randn(batch, 3, SIZE, SIZE,
                     generator=torch.Generator().manual_seed(0))
     return x.contiguous(memory_format=LAYOUTS[layout])
 
 
-def build(name: str, layout: str = 'contiguous') -> nn.Module:
-    return BUILDERS[name]().to(memory_format=LAYOUTS[layout])
+def build(name: str, layout: str = 'contiguous',
+          flow_parallel: str = 'serial') -> nn.Module:
+    model = tdaf_r50(flow_parallel) if name == TDAF else BUILDERS[name]()
+    return model.to(memory_format=LAYOUTS[layout])
+
+
+def model_cases(layout: str, mode: str, modes: List[str],
+                batch: int = BATCH) -> List[Case]:
+    """ResNet-50, then TDAF-R50 once per flow_parallel mode."""
+    inp = partial(make_input, layout, batch)
+    return [Case(BASE, partial(build, BASE, layout), inp, mode=mode)] + [
+        Case(tdaf_name(m), partial(build, TDAF, layout, m), inp, mode=mode)
+        for m in modes]
 
 
 class Piece(nn.Module):
@@ -154,59 +183,178 @@ def make_piece_input(shapes: tuple, layout: str) -> tuple:
             memory_format=LAYOUTS[layout]).requires_grad_() for s in shapes)
 
 
+def _step(model: nn.Module, x: torch.Tensor, mode: str) -> None:
+    if mode == 'forward':
+        with torch.inference_mode():
+            model(x)
+        return
+    x.grad = None
+    model.zero_grad(set_to_none=True)
+    sum(o.sum() for o in model(x)).backward()
+
+
+def op_profile(layout: str, mode: str, flow_parallel: str, mac_ratio: float,
+               calls: int = 3, top: int = 15) -> str:
+    """Self CPU time per op, ResNet-50 vs TDAF-R50, one call each averaged
+    over ``calls`` (after two untimed ones), as a Markdown table."""
+    from torch.profiler import ProfilerActivity, profile
+    per_op: Dict[str, Dict[str, float]] = {}
+    wall: Dict[str, float] = {}
+    names = (BASE, tdaf_name(flow_parallel))
+    for name in names:
+        model = build(BASE if name == BASE else TDAF, layout, flow_parallel)
+        model.train(mode == 'train')
+        x = make_input(layout).requires_grad_(mode == 'train')
+        for _ in range(2):
+            _step(model, x, mode)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                _step(model, x, mode)
+            wall[name] = (time.perf_counter() - t0) * 1e3 / calls
+        for ev in prof.key_averages():
+            per_op.setdefault(ev.key, {})[name] = \
+                ev.self_cpu_time_total / 1e3 / calls
+    base, tdaf = names
+
+    def excess(op: str) -> float:
+        row = per_op[op]
+        return row.get(tdaf, 0.0) - mac_ratio * row.get(base, 0.0)
+
+    ops = sorted(per_op, key=lambda op: -abs(excess(op)))
+    gap = wall[tdaf] - mac_ratio * wall[base]
+    lines = [f'## Per-op profile, {mode}, batch {BATCH}, {layout}, '
+             f'{tdaf} vs {base}\n',
+             f'| op | {base} ms | TDAF ms | TDAF / {base} | '
+             f'excess ms (TDAF - {mac_ratio:.3f} x {base}) |',
+             '|---|---:|---:|---:|---:|']
+    for op in ops[:top]:
+        b, t = per_op[op].get(base, 0.0), per_op[op].get(tdaf, 0.0)
+        ratio = f'{t / b:.2f}' if b else '-'
+        lines.append(f'| `{op}` | {b:.2f} | {t:.2f} | {ratio} | '
+                     f'{excess(op):+.2f} |')
+    sums = {n: sum(r.get(n, 0.0) for r in per_op.values()) for n in names}
+    lines += [
+        f'| all ops (self time, summed over threads) | {sums[base]:.2f} | '
+        f'{sums[tdaf]:.2f} | {sums[tdaf] / sums[base]:.2f} | '
+        f'{sums[tdaf] - mac_ratio * sums[base]:+.2f} |',
+        f'| wall time of one call | {wall[base]:.2f} | {wall[tdaf]:.2f} | '
+        f'{wall[tdaf] / wall[base]:.2f} | {gap:+.2f} |',
+        '',
+        'Self CPU time per operator under `torch.profiler` (the profiler '
+        'slows small ops), one call averaged over '
+        f'{calls}; the excess column is what each op costs beyond the MAC '
+        'ratio times its ResNet-50 time, the rows sorted by its size; the '
+        'wall row\'s excess is the time - MAC gap of this call.\n']
+    return '\n'.join(lines)
+
+
 def main() -> None:
-    parser = bench_parser(__doc__, OUT)
+    parser = bench_parser(__doc__, OUT, compile_default='both')
     parser.add_argument('--layouts', nargs='+', choices=tuple(LAYOUTS),
                         default=list(LAYOUTS))
-    args, sections = start_bench(parser, 'benchmarks/bench_tdaf.py', __doc__,
-                                 extra=('layouts', ))
+    parser.add_argument('--flow_parallel', '--flow-parallel', nargs='+',
+                        choices=('serial', 'threads'),
+                        default=['serial', 'threads'])
+    parser.add_argument('--latency_repeats', '--latency-repeats', type=int,
+                        default=20)
+    parser.add_argument('--profile', action='store_true')
+    args, sections = start_bench(
+        parser, 'benchmarks/bench_tdaf.py', __doc__,
+        extra=('layouts', 'flow_parallel', 'latency_repeats'))
+    if args.profile:
+        sections[1] = sections[1].replace('`\n', ' --profile`\n')
+    modes = list(args.flow_parallel)
     summary: List[str] = []
+    latency: List[str] = []
+    profiles: List[str] = []
     piece_shapes = tdaf_shapes()
     for mode in ('forward', 'train'):
         macs = {name: count_macs(b(), make_input(), mode)
                 for name, b in BUILDERS.items()}
         mac_ratio = macs[TDAF] / macs[BASE]
         for layout in args.layouts:
-            cases = [Case(name, partial(build, name, layout),
-                          partial(make_input, layout), mode=mode)
-                     for name in BUILDERS]
+            cases = model_cases(layout, mode, modes)
             pieces = [Case(f'{name}, input {shapes[0][2]}x{shapes[0][3]}',
                            partial(build_piece, name, layout),
                            partial(make_piece_input, shapes, layout),
                            mode=mode) for name, shapes in piece_shapes]
-            results = run_cases(cases + pieces, BASE, warmup=args.warmup,
-                                repeats=args.repeats, threads=args.threads,
-                                measure_memory=False)
-            results, piece_results = results[:2], results[2:]
-            title = (f'{"inference" if mode == "forward" else "training"}, '
-                     f'batch {BATCH}, {SIZE}x{SIZE}, {layout}')
-            sections.append(to_markdown(results, title=title))
+            # The pieces run eagerly only (compiling each would take
+            # minutes); compiled models get their own interleaved loop.
+            results = []
+            if args.compile != 'on':
+                results += run_cases(
+                    cases + pieces, BASE, warmup=args.warmup,
+                    repeats=args.repeats, threads=args.threads,
+                    measure_memory=False)
+            if args.compile != 'off':
+                results += run_cases(
+                    cases, BASE, warmup=args.warmup, repeats=args.repeats,
+                    threads=args.threads, measure_memory=False,
+                    compile='on')
+            for form, rs in by_compile(results).items():
+                models, piece_results = rs[:len(cases)], rs[len(cases):]
+                title = (f'{"inference" if mode == "forward" else "training"}'
+                         f', batch {BATCH}, {SIZE}x{SIZE}, {layout}, {form}')
+                sections.append(to_markdown(models, title=title))
+                if piece_results:
+                    sections.append(to_markdown(
+                        models[:1] + piece_results,
+                        title=f'{title}: the plain stages and the '
+                        f'ANARs alone, on the shapes TDAF runs them on'))
+                piece_ratio = sum(r.ratio for r in piece_results)
+                pieces_cols = (f'{piece_ratio:.3f} | {{:+.3f}}'
+                               if piece_results else '- | -')
+                base_ips = BATCH / models[0].median_ms * 1e3
+                for fp, r in zip(modes, models[1:]):
+                    summary.append(
+                        f'| {mode} | {layout} | {form} | {fp} | '
+                        f'{macs[BASE] / 1e9:.2f} | {macs[TDAF] / 1e9:.2f} | '
+                        f'{mac_ratio:.3f} | {r.ratio:.3f} | '
+                        f'{r.ratio - mac_ratio:+.3f} | '
+                        f'{pieces_cols.format(r.ratio - piece_ratio)} | '
+                        f'{base_ips:.1f} | {BATCH / r.median_ms * 1e3:.1f} |')
+            if args.profile:
+                for fp in modes:
+                    profiles.append(op_profile(layout, mode, fp, mac_ratio))
+    for layout in args.layouts:
+        results = run_cases(model_cases(layout, 'forward', modes, batch=1),
+                            BASE, warmup=args.warmup,
+                            repeats=args.latency_repeats,
+                            threads=args.threads, measure_memory=False,
+                            compile=args.compile)
+        for form, rs in by_compile(results).items():
             sections.append(to_markdown(
-                results[:1] + piece_results,
-                title=f'{title}: the plain stages and the '
-                f'ANARs alone, on the shapes TDAF runs them on'))
-            time_ratio = results[1].ratio
-            piece_ratio = sum(r.ratio for r in piece_results)
-            summary.append(
-                f'| {mode} | {layout} | {macs[BASE] / 1e9:.2f} | '
-                f'{macs[TDAF] / 1e9:.2f} | {mac_ratio:.3f} | '
-                f'{time_ratio:.3f} | {time_ratio - mac_ratio:+.3f} | '
-                f'{piece_ratio:.3f} | {time_ratio - piece_ratio:+.3f} |')
+                rs, title=f'latency: inference, batch 1, {SIZE}x{SIZE}, '
+                f'{layout}, {form}'))
+            for fp, r in zip(modes, rs[1:]):
+                latency.append(f'| {layout} | {form} | {fp} | '
+                               f'{rs[0].median_ms:.1f} | {r.median_ms:.1f} | '
+                               f'{r.ratio:.3f} |')
     table = ['## Time ratio vs MAC ratio (TDAF-R50 / R50)\n',
-             '| mode | layout | R50 GMACs | TDAF-R50 GMACs | MAC ratio | '
-             'time ratio | time - MAC | pieces ratio | time - pieces |',
-             '|---|---|---:|---:|---:|---:|---:|---:|---:|', *summary,
+             '| mode | layout | form | flows | R50 GMACs | TDAF-R50 GMACs | '
+             'MAC ratio | time ratio | time - MAC | pieces ratio | '
+             'time - pieces | R50 img/s | TDAF img/s |',
+             '|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+             *summary,
              '\nMACs: convolutions, matrix products and element-wise '
              'products counted by `td_plugins.utils.flops` for the whole '
              'batch (training: forward + backward).',
+             'flows: `serial` runs a stage\'s flows one after another, '
+             '`threads` runs the smaller flows in worker threads beside the '
+             'largest (`TDAFResNet(flow_parallel=...)`). img/s: batch '
+             f'{BATCH} over the median time (throughput).',
              'Pieces ratio: the sum of the medians of the plain ResNet-50 '
              'stages and of the ANAR+gate, each run alone on the input shape '
              'TDAF-R50 gives it (one row per call TDAF makes), over the '
              'ResNet-50 median: the time TDAF would take if it cost nothing '
              'beyond the kernels it calls. time - pieces is what the R2DNS '
              'wrapper itself adds (flow loop, multi-flow BN, DSF).',
+             '\n## Batch-1 latency (inference)\n',
+             '| layout | form | flows | R50 ms | TDAF-R50 ms | ratio |',
+             '|---|---|---|---:|---:|---:|', *latency, '',
              allocator_note(args.malloc) + '\n']
-    emit_report('\n'.join(sections + table), args.out)
+    emit_report('\n'.join(sections + profiles + table), args.out)
 
 
 if __name__ == '__main__':
