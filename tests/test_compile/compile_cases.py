@@ -1,0 +1,193 @@
+"""Shared by the compile tests: every registered class at a tiny size, run
+eagerly and through ``torch.compile``, with its outputs and gradients.
+
+The tiny instances and their steps are the bf16 test's
+(``tests/test_models/test_bf16_autocast.py``, ``CASES``: name ->
+``(module, step, expected dtypes)``), so a class added to the registry gets
+its compile check with its bf16 case. The step's inputs are the tensors its
+closure holds; each floating one becomes a leaf that requires grad, so the
+input gradients are compared too. docs/compile.md describes the checks.
+
+Run ``python tests/test_compile/compile_cases.py [NAME ...]`` to print each
+class's graph breaks (``torch._dynamo.explain``), split into ours
+(td_plugins) and upstream.
+"""
+import copy
+import sys
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Tuple
+
+import torch
+import torch._inductor.config
+import torch.nn as nn
+
+TESTS = Path(__file__).resolve().parents[1]
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+from conftest import REPO, load_script  # noqa: E402
+
+BF16 = load_script('tests/test_models/test_bf16_autocast.py')
+CASES: Dict[str, Callable] = dict(BF16.CASES)
+OURS = str(REPO / 'td_plugins')
+
+
+def _float_case(case: Callable) -> Callable:
+    """The bf16 case with its bf16 inputs in float32."""
+    def build():
+        module, step, _ = case()
+        for cell in step.__closure__ or ():
+            value = cell.cell_contents
+            if isinstance(value, torch.Tensor) and \
+                    value.dtype == torch.bfloat16:
+                cell.cell_contents = value.float()
+        return module, step, ()
+    return build
+
+
+CASES['TopDownAttention'] = _float_case(CASES['TopDownAttention'])
+# Compiled in make test: the layers, whose compile takes seconds; the rest
+# (whole models) are marked 'compile'.
+FAST = ('ANAR', 'DownsampleFunction', 'HalfScaleResidualGate',
+        'MFBN2d', 'MFBN3d', 'SyncMFBN', 'TNetLoss', 'TopDownAttention')
+
+
+def marked(names: List[str]) -> list:
+    """pytest params: a name outside FAST carries the 'compile' mark."""
+    import pytest
+    return [n if n in FAST else pytest.param(n, marks=pytest.mark.compile)
+            for n in names]
+
+
+def tensors(obj: Any) -> Iterator[torch.Tensor]:
+    """Every tensor in a nested output (tensor, tuple/list, dict,
+    mmengine data element)."""
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, (tuple, list)):
+        for o in obj:
+            yield from tensors(o)
+    elif isinstance(obj, dict):
+        for k in sorted(obj):
+            yield from tensors(obj[k])
+
+
+def _closure_inputs(step: Callable) -> List[torch.Tensor]:
+    """The floating tensors the step's closure holds (its inputs), as
+    leaves that require grad."""
+    found = []
+    for cell in step.__closure__ or ():
+        for t in tensors(cell.cell_contents):
+            if t.is_floating_point() and t.is_leaf:
+                found.append(t.requires_grad_(True))
+    return found
+
+
+def scalar_loss(outs: Any) -> torch.Tensor:
+    """A scalar step output as it is; else ``sum_i mean(out_i * R_i)``, R_i
+    fixed random (seed i). Not the mean square: behind a BN that is
+    constant (about 1), so its input and bias gradients are rounding noise
+    around 0 and no relative bound holds."""
+    if isinstance(outs, torch.Tensor) and outs.dim() == 0:
+        return outs
+    parts = []
+    for i, t in enumerate(t for t in tensors(outs) if t.is_floating_point()):
+        gen = torch.Generator().manual_seed(i)
+        r = torch.randn(t.shape, generator=gen).to(t.device)
+        parts.append((t.float() * r).mean())
+    return sum(parts)
+
+
+class Run:
+    """One step of a module: its outputs, loss, gradients and buffers."""
+
+    def __init__(self, outs: Any, module: nn.Module,
+                 inputs: List[torch.Tensor], train: bool) -> None:
+        self.outs = [t.detach().clone() for t in tensors(outs)]
+        self.grads: Dict[str, torch.Tensor] = {}
+        if train:
+            for name, p in module.named_parameters():
+                if p.grad is not None:
+                    self.grads[name] = p.grad.clone()
+            for i, x in enumerate(inputs):
+                if x.grad is not None:
+                    self.grads[f'input{i}'] = x.grad.clone()
+        self.buffers = {n: b.clone() for n, b in module.named_buffers()}
+
+
+def pair(name: str, train: bool, backend: str = 'inductor',
+         fullgraph: bool = False) -> Tuple[Run, Run]:
+    """The eager and the compiled run of one class's step.
+
+    Both start from the same weights (a deep copy) and inputs, in train or
+    eval mode, with the same seed before the step (inductor draws random
+    numbers as eager does, ``fallback_random``); in train mode the loss is
+    backpropagated.
+    """
+    torch.manual_seed(0)
+    eager, step, _ = CASES[name]()
+    inputs = _closure_inputs(step)
+    twin = copy.deepcopy(eager)
+    compiled = torch.compile(twin, backend=backend, fullgraph=fullgraph)
+    runs = []
+    for module, call in ((eager, eager), (twin, compiled)):
+        module.train(train)
+        for x in inputs:
+            x.grad = None
+        torch.manual_seed(1)
+        with torch.set_grad_enabled(train), \
+                torch._inductor.config.patch(fallback_random=True):
+            outs = step(call)
+            if train:
+                scalar_loss(outs).backward()
+        runs.append(Run(outs, module, inputs, train))
+    return runs[0], runs[1]
+
+
+def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    """||a - b|| / ||b|| (0 when both are 0), in float64."""
+    a, b = a.double(), b.double()
+    den = b.norm().item()
+    num = (a - b).norm().item()
+    return num / den if den > 0 else num
+
+
+def graph_breaks(name: str, train: bool = True) -> List[Tuple[str, str]]:
+    """``(where, reason)`` per graph break of the class's step (dynamo only,
+    no inductor), ``where`` the innermost frame's ``file:line``."""
+    import torch._dynamo
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    module, step, _ = CASES[name]()
+    module.train(train)
+    with torch.set_grad_enabled(train):
+        info = torch._dynamo.explain(step)(module)
+    out = []
+    for br in info.break_reasons:
+        frame = br.user_stack[-1] if br.user_stack else None
+        where = f'{frame.filename}:{frame.lineno}' if frame else '?'
+        out.append((where, br.reason.splitlines()[0][:200]))
+    return out
+
+
+def is_ours(where: str) -> bool:
+    return where.startswith(OURS)
+
+
+def ours(name: str) -> set:
+    """``{(file, reason)}`` of the class's graph breaks in td_plugins'
+    files, ``file`` relative to the repository (no line: lines move)."""
+    return {(where.rsplit(':', 1)[0][len(str(REPO)) + 1:], reason)
+            for where, reason in graph_breaks(name) if is_ours(where)}
+
+
+if __name__ == '__main__':
+    names = sys.argv[1:] or sorted(CASES)
+    for n in names:
+        breaks = graph_breaks(n)
+        ours = [b for b in breaks if is_ours(b[0])]
+        print(f'{n}: {len(breaks)} graph break(s), {len(ours)} in '
+              'td_plugins')
+        for where, reason in breaks:
+            where = where.replace(str(REPO) + '/', '')
+            print(f'    {where}: {reason}')
