@@ -153,7 +153,7 @@ def test_fusion_is_checked_and_a_failed_compile_falls_back(monkeypatch):
     def broken(*args):
         raise RuntimeError('no compiler')
 
-    monkeypatch.setattr(aw_gemm, '_compiled', broken)
+    monkeypatch.setattr(aw_gemm, '_compiled_recombine', broken)
     aw_gemm.set_gemm_fusion('compile')
     try:
         with pytest.warns(UserWarning, match='no compiler'):

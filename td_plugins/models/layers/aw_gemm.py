@@ -10,7 +10,7 @@ each tap multiplies only the positions it reaches. Why and how fast:
 docs/aw.md ("The stacked-GEMM form").
 """
 import warnings
-from typing import Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +25,7 @@ __all__ = ['GEMM_FUSIONS', 'aw_gemm', 'gemm_fusion', 'phase_plan',
 # on a busy CPU; docs/aw.md) and falls back to 'eager', with one warning,
 # when inductor cannot. Inside an outer compile the outer graph fuses it.
 GEMM_FUSIONS = ('compile', 'eager')
-_STATE = {'fusion': 'eager'}
+_STATE: Dict[str, Any] = {'fusion': 'eager'}
 _Pair = Tuple[int, int]
 # One phase: ((phase row, phase column), ((tap, row offset, column
 # offset), ...)); tap ``t = i * kw + j`` reads phase rows ``o + q``.
@@ -142,7 +142,13 @@ def recombine_eager(ys: List[torch.Tensor], scale: torch.Tensor,
     return out
 
 
-_compiled = torch.compile(recombine_functional, dynamic=True)
+def _compiled_recombine(*args: Any) -> torch.Tensor:
+    """``torch.compile`` of :func:`recombine_functional`, wrapped at first
+    use (importing this module does not load dynamo)."""
+    if 'compiled' not in _STATE:
+        _STATE['compiled'] = torch.compile(recombine_functional,
+                                           dynamic=True)
+    return _STATE['compiled'](*args)
 
 
 def _recombine(ys: List[torch.Tensor], scale: torch.Tensor,
@@ -152,7 +158,7 @@ def _recombine(ys: List[torch.Tensor], scale: torch.Tensor,
         return recombine_functional(ys, scale, plan, out_size)
     if _STATE['fusion'] == 'compile':
         try:
-            return _compiled(ys, scale, plan, out_size)
+            return _compiled_recombine(ys, scale, plan, out_size)
         except Exception as err:   # no working compiler: stay eager
             warnings.warn(f'aw_gemm: torch.compile of the shift-scale-sum '
                           f'failed ({type(err).__name__}: {err}); using '
