@@ -203,3 +203,27 @@ def test_forward_resolves_by_grad_mode(monkeypatch):
     conv(x)
     conv(x.requires_grad_())
     assert seen == [False, True, False, True]
+
+
+@pytest.mark.parametrize('case', sorted(CASES))
+def test_the_functional_sum_equals_the_eager_one(case):
+    """The out-of-place sum (what inductor and an outer compile trace)
+    equals the in-place one, with gradients, without compiling."""
+    size = CASES[case][4]
+    conv = make_conv(case, False)
+    x = torch.randn(2, 5, *size, dtype=torch.float64)
+    scale = 1 + torch.rand(2, 8, *conv.kernel_size, dtype=torch.float64)
+    sums = []
+    for fn in (aw_gemm.recombine_eager, aw_gemm.recombine_functional):
+        monkey = pytest.MonkeyPatch()
+        monkey.setattr(aw_gemm, 'recombine_eager', fn)
+        try:
+            s = scale.clone().requires_grad_()
+            out, _ = aw_gemm.aw_gemm(x, conv.weight, s, conv.stride,
+                                     conv.padding, conv.dilation,
+                                     conv.output_size(size))
+        finally:
+            monkey.undo()
+        out.square().sum().backward()
+        sums.append((out.detach(), s.grad))
+    torch.testing.assert_close(sums[0], sums[1], rtol=0, atol=1e-12)
