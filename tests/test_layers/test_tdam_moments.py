@@ -111,6 +111,22 @@ def test_moments_cheaper_counts_forward_and_backward_macs():
         assert moments_cheaper(torch.empty(32, 512, 7, 7), 2048)
 
 
+def test_moment_tops_save_the_counted_macs():
+    from torch.utils.flop_counter import FlopCounterMode
+    x = torch.randn(2, 64, 14, 14, requires_grad=True)
+    macs = {}
+    for mode in ('full', 'moments'):
+        blk = TDBottleneck(64, 16, reduction=4, train_early_tops=mode)
+        with FlopCounterMode(display=False) as counter:
+            blk(x).sum().backward()
+        macs[mode] = counter.get_total_flops() // 2
+    n, c, o, images = 2 * 14 * 14, 16, 64, 2
+    # step-0 conv3 forward + backward, against covariance, W Cov and the
+    # per-image projection, forward + backward (moments_cheaper's counts)
+    saved = 3 * n * c * o - c * (2 * n * c + 3 * o * c + 3 * images * o)
+    assert macs['full'] - macs['moments'] == saved > 0
+
+
 def _pair(mode_a, mode_b, m, steps, with_cp, momentum):
     norm = functools.partial(nn.BatchNorm2d, momentum=momentum)
     torch.manual_seed(0)

@@ -45,9 +45,10 @@ def moments_apply(conv: nn.Module, norm: nn.Module,
 def moments_cheaper(x: torch.Tensor, out_channels: int) -> bool:
     """Whether the moments take fewer MACs than the conv (shapes only).
 
-    With n = N H W positions, C_in = c and C_out = o: the conv is ``n c o``
-    MACs forward and twice that backward; the moments are the covariance
-    (``n c^2``, as much backward) and ``W Cov`` (``o c^2``, twice that
+    With N images, n = N H W positions, C_in = c and C_out = o: the conv is
+    ``n c o`` MACs forward and twice that backward; the moments are the
+    covariance (``n c^2``, as much backward), ``W Cov`` (``o c^2``, twice
+    that backward) and the per-image projection (``N c o``, twice that
     backward). Without autograd only the forward counts.
 
     Example:
@@ -56,11 +57,12 @@ def moments_cheaper(x: torch.Tensor, out_channels: int) -> bool:
         >>> moments_cheaper(torch.empty(8, 512, 7, 7), 2048)
         False
     """
-    c = x.shape[1]
+    n_img, c = x.shape[:2]
     n = x.numel() // c
+    o = out_channels
     if torch.is_grad_enabled():
-        return c * (2 * n + 3 * out_channels) < 3 * n * out_channels
-    return c * (n + out_channels) < n * out_channels
+        return c * (2 * n * c + 3 * o * c + 3 * n_img * o) < 3 * n * c * o
+    return c * (n * c + o * c + n_img * o) < n * c * o
 
 
 def _update_running_stats(norm: nn.BatchNorm2d, mean: torch.Tensor,
