@@ -219,3 +219,14 @@ def test_streams_match_serial_on_cuda(train):
     if train:
         for p, q in zip(a.parameters(), b.parameters()):
             torch.testing.assert_close(p.grad, q.grad)
+
+
+@pytest.mark.parametrize('mode', ['serial', 'threads', 'streams'])
+def test_dynamo_traces_every_mode_without_graph_breaks(mode):
+    import torch._dynamo
+    torch._dynamo.reset()
+    net = _net(num_flows=2, chans=(4, 8)).float()
+    net.r2dns.flow_parallel = mode
+    explained = torch._dynamo.explain(
+        lambda x: net.r2dns(x, list(net.stages)))(torch.rand(1, 3, 16, 16))
+    assert explained.graph_break_count == 0, explained.break_reasons

@@ -203,7 +203,7 @@ def run_flows(chain: Chain, xs: Dict[int, torch.Tensor], mode: str,
         [1.0, 1.0, 1.0, 1.0]
     """
     if _must_serialise(mode, xs, sync_bn):
-        return {k: run_flow(chain, x, k) for k, x in sorted(xs.items())}
+        return {k: run_flow(chain, xs[k], k) for k in sorted(xs)}
     if mode == 'threads':
         return _run_threads(chain, xs)
     return _run_streams(chain, xs)
