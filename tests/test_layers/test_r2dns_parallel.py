@@ -12,8 +12,8 @@ from td_plugins.models.layers import (
     FlowFn,
     MultiFlowBatchNorm2d,
     MultiFlowBatchNorm3d,
+    tdaf_r2dns,
 )
-from td_plugins.models.layers import tdaf_r2dns
 from td_plugins.models.layers.tdaf_parallel import run_flows, thread_plan
 
 
