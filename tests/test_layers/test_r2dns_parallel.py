@@ -142,7 +142,7 @@ def test_serial_and_cpu_streams_stay_on_the_caller_thread(mode):
     assert all(t is threading.current_thread() for _, t in log)
 
 
-def test_workers_copy_grad_and_inference_mode():
+def test_workers_copy_grad_inference_and_autocast_modes():
     w = torch.ones(1, requires_grad=True)
     stage = FlowFn(lambda x, k: x * w)
     xs = {0: torch.ones(2), 1: torch.ones(8)}
@@ -155,6 +155,12 @@ def test_workers_copy_grad_and_inference_mode():
         out = run_flows(stage, {k: v.clone() for k, v in xs.items()},
                         'threads')
     assert all(o.is_inference() for o in out.values())
+    conv = FlowFn(lambda x, k: torch.nn.functional.conv2d(
+        x, torch.ones(1, 1, 1, 1)))
+    xs = {0: torch.ones(1, 1, 2, 2), 1: torch.ones(1, 1, 4, 4)}
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = run_flows(conv, xs, 'threads')
+    assert [o.dtype for o in out.values()] == [torch.bfloat16] * 2
 
 
 def test_threads_restore_the_callers_thread_count():
