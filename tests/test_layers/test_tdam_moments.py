@@ -14,6 +14,7 @@ from td_plugins.models.layers.tdam_blocks import (
     check_train_early_tops,
 )
 from td_plugins.models.layers.tdam_moments import (
+    _Moments,
     moments_apply,
     moments_cheaper,
     pooled_conv_bn,
@@ -72,6 +73,16 @@ def test_pooled_conv_bn_equals_the_pooled_full_map(momentum, affine, track):
             torch.allclose(b1, b2, **TOL), name
     if track:
         assert int(mom_bn.num_batches_tracked) == 3
+
+
+@pytest.mark.parametrize('output', [0, 1, None])
+def test_the_covariance_backward_passes_gradcheck(output):
+    x = torch.randn(2, 3, 5, dtype=torch.float64, requires_grad=True)
+
+    def fn(x):
+        outs = _Moments.apply(x)
+        return outs if output is None else outs[output]
+    assert torch.autograd.gradcheck(fn, (x, ))
 
 
 def test_pooled_conv_bn_under_autocast_keeps_float32_moments():

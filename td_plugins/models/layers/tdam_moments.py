@@ -110,11 +110,9 @@ class _Moments(torch.autograd.Function):
     def backward(ctx, grad_per_image, grad_cov):
         x, mean = ctx.saved_tensors
         count = x.shape[0] * x.shape[2]
-        shift = grad_per_image / x.shape[2]
-        if grad_cov is None:
-            return shift[:, :, None].expand_as(x).clone()
+        # (autograd passes zeros for an unused output: grads materialised)
         sym = (grad_cov + grad_cov.t()) / count
-        shift = shift - sym @ mean
+        shift = grad_per_image / x.shape[2] - sym @ mean
         return torch.matmul(sym, x).add_(shift[:, :, None])
 
 
