@@ -29,11 +29,11 @@ AW_POOL_IMPLS = ('adaptive', 'matrix')
 # at least this many output positions (their construction is then a small
 # part of the work). Below that: the stacked GEMM when its shift-scale-sum
 # is fused (aw_gemm.py; under torch.compile or set_gemm_fusion('compile')),
-# else the taps in inference and, in training, 'reference' down to
-# AUTO_MIN_POSITIONS_TRAIN, then col2im ('fold', stride 1) or the taps.
-# From the ratios to nn.Conv2d in benchmarks/results/aw_conv.md (python
-# benchmarks/bench_aw_conv.py): eager training 'reference' wins at 14x14
-# (196 positions) and 'fold' at 7x7; eager inference 'reference' from 28x28
+# else, in training, 'reference' down to AUTO_MIN_POSITIONS_TRAIN, then
+# col2im ('fold', stride 1) or the taps; in inference the taps. From the
+# ratios to nn.Conv2d of python benchmarks/bench_aw_conv.py
+# (benchmarks/results/aw_conv.md): in training 'reference' wins at 14x14
+# (196 positions) and 'fold' at 7x7; in inference 'reference' from 28x28
 # and the taps at 14x14 and below.
 AUTO_MIN_POSITIONS = 400
 AUTO_MIN_POSITIONS_TRAIN = 196
