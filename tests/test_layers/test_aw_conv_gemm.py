@@ -227,3 +227,26 @@ def test_the_functional_sum_equals_the_eager_one(case):
         out.square().sum().backward()
         sums.append((out.detach(), s.grad))
     torch.testing.assert_close(sums[0], sums[1], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize('stride,products', [(1, 1), (2, 4)])
+def test_inside_torch_compile_auto_takes_the_gemm_form(stride, products):
+    """Traced by dynamo (no inductor build: a backend that runs the graph
+    as traced): one graph, no break, one matrix product per phase, and the
+    eager output."""
+    torch.manual_seed(0)
+    conv = AWConv2d(16, 16, 3, stride=stride, padding=1, reduction=4)
+    x = torch.randn(2, 16, 9, 9)
+    graphs = []
+
+    def backend(gm, inputs):
+        graphs.append([n.target for n in gm.graph.nodes
+                       if n.op == 'call_function'])
+        return gm
+
+    torch._dynamo.reset()
+    out = torch.compile(conv, backend=backend, fullgraph=True)(x)
+    assert len(graphs) == 1
+    assert graphs[0].count(torch.mm) == products
+    assert conv.resolve_impl((9, 9)) == 'taps'   # eager: the taps
+    torch.testing.assert_close(out, conv(x), rtol=1e-5, atol=1e-5)
