@@ -9,8 +9,8 @@ concurrently in threads: ``TDAFResNet(flow_parallel=...)``); a batch-1
 inference section gives the latency, and ``--profile`` adds a per-op
 profile of the gap between TDAF-R50 and ResNet-50. With ``--compile both``
 (the default) the models are also timed through ``torch.compile`` (in a
-loop of their own; compiled, the flows run serially, so the ``threads`` row
-is the serial graph); the pieces are timed eagerly only.
+loop of their own; compiled, the flows run serially, so only the serial
+TDAF is compiled); the pieces are timed eagerly only.
 
 Two things about the CPU are controlled, the same way for both models:
 
@@ -265,6 +265,9 @@ def main() -> None:
     if args.profile:
         sections[1] = sections[1].replace('`\n', ' --profile`\n')
     modes = list(args.flow_parallel)
+    # Compiled, every mode runs the serial graph: time it once.
+    form_modes = {'eager': modes, 'compiled': modes[:1] if 'serial' not in
+                  modes else ['serial']}
     summary: List[str] = []
     latency: List[str] = []
     profiles: List[str] = []
@@ -275,6 +278,7 @@ def main() -> None:
         mac_ratio = macs[TDAF] / macs[BASE]
         for layout in args.layouts:
             cases = model_cases(layout, mode, modes)
+            compiled = model_cases(layout, mode, form_modes['compiled'])
             pieces = [Case(f'{name}, input {shapes[0][2]}x{shapes[0][3]}',
                            partial(build_piece, name, layout),
                            partial(make_piece_input, shapes, layout),
@@ -289,11 +293,12 @@ def main() -> None:
                     measure_memory=False)
             if args.compile != 'off':
                 results += run_cases(
-                    cases, BASE, warmup=args.warmup, repeats=args.repeats,
-                    threads=args.threads, measure_memory=False,
-                    compile='on')
+                    compiled, BASE, warmup=args.warmup,
+                    repeats=args.repeats, threads=args.threads,
+                    measure_memory=False, compile='on')
             for form, rs in by_compile(results).items():
-                models, piece_results = rs[:len(cases)], rs[len(cases):]
+                n = 1 + len(form_modes[form])
+                models, piece_results = rs[:n], rs[n:]
                 title = (f'{"inference" if mode == "forward" else "training"}'
                          f', batch {BATCH}, {SIZE}x{SIZE}, {layout}, {form}')
                 sections.append(to_markdown(models, title=title))
@@ -306,7 +311,7 @@ def main() -> None:
                 pieces_cols = (f'{piece_ratio:.3f} | {{:+.3f}}'
                                if piece_results else '- | -')
                 base_ips = BATCH / models[0].median_ms * 1e3
-                for fp, r in zip(modes, models[1:]):
+                for fp, r in zip(form_modes[form], models[1:]):
                     summary.append(
                         f'| {mode} | {layout} | {form} | {fp} | '
                         f'{macs[BASE] / 1e9:.2f} | {macs[TDAF] / 1e9:.2f} | '
@@ -318,16 +323,19 @@ def main() -> None:
                 for fp in modes:
                     profiles.append(op_profile(layout, mode, fp, mac_ratio))
     for layout in args.layouts:
-        results = run_cases(model_cases(layout, 'forward', modes, batch=1),
-                            BASE, warmup=args.warmup,
-                            repeats=args.latency_repeats,
-                            threads=args.threads, measure_memory=False,
-                            compile=args.compile)
+        results = []
+        for form, flag in (('eager', 'off'), ('compiled', 'on')):
+            if args.compile in (flag, 'both'):
+                results += run_cases(
+                    model_cases(layout, 'forward', form_modes[form],
+                                batch=1), BASE, warmup=args.warmup,
+                    repeats=args.latency_repeats, threads=args.threads,
+                    measure_memory=False, compile=flag)
         for form, rs in by_compile(results).items():
             sections.append(to_markdown(
                 rs, title=f'latency: inference, batch 1, {SIZE}x{SIZE}, '
                 f'{layout}, {form}'))
-            for fp, r in zip(modes, rs[1:]):
+            for fp, r in zip(form_modes[form], rs[1:]):
                 latency.append(f'| {layout} | {form} | {fp} | '
                                f'{rs[0].median_ms:.1f} | {r.median_ms:.1f} | '
                                f'{r.ratio:.3f} |')
