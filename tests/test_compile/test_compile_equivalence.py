@@ -1,5 +1,6 @@
 """torch.compile (inductor, CPU) gives eager's outputs, gradients and buffer
-updates for every class in td_plugins' registry, in train and eval mode.
+updates for every class in td_plugins' registry, in train and eval mode, in
+float64.
 
 The layers' cases run in ``make test``; the whole-model cases (backbones,
 neck, head, classifiers) compile for tens of seconds each on 2 cores and are
@@ -12,10 +13,16 @@ from compile_cases import CASES, FAST, marked, pair, relative_error
 
 from td_plugins.registry import MODELS
 
-# ||compiled - eager|| / ||eager|| per tensor, float32: inductor reorders
-# sums and fuses (no exact bitwise match is promised); MFBN2d's output and
-# gradients measured about 1.2e-7 (docs/compile.md).
-TOL = 1e-4
+# ||compiled - eager|| / ||eager|| per tensor, in float64 (compile_cases.
+# pair): inductor reorders and fuses sums, so no bitwise match; BagNet
+# measured 2e-15 (docs/compile.md).
+TOL = 1e-9
+# Upstream (torch 2.13, dynamo, any backend): an in-place update of a 0-dim
+# float64 CPU tensor is lost under torch.compile (test_upstream_... below),
+# and TNetLoss's EMA baseline is such a buffer when float64 is the default
+# dtype. These run in float32, bound 1e-5 (TNetLoss measured 0.0).
+FLOAT32 = ('TNetLoss', 'TNet')
+TOL32 = 1e-5
 
 
 def test_every_registered_class_has_a_case():
@@ -24,11 +31,14 @@ def test_every_registered_class_has_a_case():
 
 
 def _check(name: str, train: bool) -> None:
-    eager, compiled = pair(name, train)
+    f32 = name in FLOAT32
+    eager, compiled = pair(name, train,
+                           dtype=torch.float32 if f32 else torch.float64)
+    tol = TOL32 if f32 else TOL
     assert len(eager.outs) == len(compiled.outs) > 0, name
     for i, (a, b) in enumerate(zip(compiled.outs, eager.outs)):
         assert a.shape == b.shape and a.dtype == b.dtype, (name, i)
-        assert relative_error(a, b) <= TOL, (name, 'output', i,
+        assert relative_error(a, b) <= tol, (name, 'output', i,
                                              relative_error(a, b))
     if train:
         assert compiled.grads.keys() == eager.grads.keys(), name
@@ -36,12 +46,12 @@ def _check(name: str, train: bool) -> None:
         worst = max(eager.grads, key=lambda k: relative_error(
             compiled.grads[k], eager.grads[k]))
         err = relative_error(compiled.grads[worst], eager.grads[worst])
-        assert err <= TOL, (name, 'gradient', worst, err)
+        assert err <= tol, (name, 'gradient', worst, err)
     assert compiled.buffers.keys() == eager.buffers.keys(), name
     for key, b in eager.buffers.items():
         a = compiled.buffers[key]
         if b.is_floating_point():
-            assert relative_error(a, b) <= TOL, (name, 'buffer', key)
+            assert relative_error(a, b) <= tol, (name, 'buffer', key)
         else:  # e.g. BN's num_batches_tracked
             assert torch.equal(a, b), (name, 'buffer', key)
 
@@ -58,3 +68,21 @@ def test_compiled_eval_forward_matches_eager(name):
     if name in ('TDAMResNet3d', 'TDAFResNet3d'):
         pytest.importorskip('mmaction.models')
     _check(name, train=False)
+
+
+def _update_0dim(b: torch.Tensor, s: torch.Tensor) -> None:
+    with torch.no_grad():
+        b.mul_(0.9).add_(0.1 * s)
+
+
+@pytest.mark.xfail(reason='upstream: torch 2.13 dynamo loses an in-place '
+                   'update of a 0-dim float64 CPU tensor; passes once '
+                   'fixed', strict=False)
+def test_upstream_dynamo_0dim_float64_mutation():
+    torch._dynamo.reset()
+    eager = torch.tensor(0.5, dtype=torch.float64)
+    compiled = eager.clone()
+    _update_0dim(eager, torch.tensor(0.65, dtype=torch.float64))
+    torch.compile(_update_0dim, backend='aot_eager')(
+        compiled, torch.tensor(0.65, dtype=torch.float64))
+    assert compiled.item() == pytest.approx(eager.item())
