@@ -8,6 +8,7 @@ from td_plugins.models.backbones import TDAMResNet
 from td_plugins.models.layers import tdam_blocks
 from td_plugins.models.layers.tdam_moments import pooled_conv_bn
 
+
 def _close(a, b, what):
     # relative to the tensor's largest entry: float64 rounding is ~1e-14 of
     # it here (at batch 2 and 1x1 layer4 maps BN is too ill-conditioned)
