@@ -58,7 +58,7 @@ def test_tdaf_resnet3d_threads_equal_serial(one_thread, train):
                          flow_parallel='threads')
     model.init_weights()
     _assert_same(model.double(),
-                 torch.randn(1, 3, 8, 32, 32, dtype=torch.float64), train)
+                 torch.randn(2, 3, 8, 32, 32, dtype=torch.float64), train)
 
 
 def test_invalid_flow_parallel_is_refused_at_build():
