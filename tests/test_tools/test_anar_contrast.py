@@ -65,3 +65,23 @@ def test_identity_init_gives_uniform_masks_and_a_checkpoint_is_read(
         assert r['inside'] == pytest.approx(want, abs=1e-5)
         assert r['contrast'] == pytest.approx(0.0, abs=1e-5)
     assert set(biased['per_flow']) == {'2', '3'}
+
+
+def test_boxes_follow_the_test_resize(demo_data):
+    """mmdet's test pipelines load the boxes after Resize; the tool moves
+    the loading first so the boxes are in the network input's pixels."""
+    from mmdet.registry import DATASETS
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(str(CONFIG))
+    ds_cfg = cfg.test_dataloader.dataset
+    ds_cfg.pipeline = [dict(t, scale=(320, 320)) if t['type'] == 'Resize'
+                       else t for t in ds_cfg.pipeline]
+    stock = DATASETS.build(ds_cfg.copy())[0]['data_samples']
+    ds_cfg.pipeline = tool.annotations_first(list(ds_cfg.pipeline))
+    moved = DATASETS.build(ds_cfg)[0]['data_samples']
+    assert stock.img_shape == moved.img_shape == (320, 320)
+    def boxes(s):
+        return getattr(s.gt_instances.bboxes, 'tensor', s.gt_instances.bboxes)
+    assert len(boxes(moved)) > 0
+    torch.testing.assert_close(boxes(moved), boxes(stock) * 2)

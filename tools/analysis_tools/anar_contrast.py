@@ -4,9 +4,11 @@ For every val image of a detection config, run the backbone with its R2DNS
 recording the ANAR masks (``record_attention``), resize each mask of every
 gated stage and flow to the network input, and compare its mean inside the
 ground-truth boxes with its mean outside them (the padding excluded). The
-ANAR mask ``g`` multiplies the features as ``(g + eta)`` (Pang et al., TDAF,
-AAAI 2021, eq. 5), so ``inside - outside > 0`` means the objects' features
-are enhanced relative to the background.
+boxes are loaded before the test pipeline's resize, so they are in the
+network input's pixels at any test scale. The ANAR mask ``g`` multiplies the
+features as ``(g + eta)`` (Pang et al., TDAF, AAAI 2021, eq. 5), so
+``inside - outside > 0`` means the objects' features are enhanced relative
+to the background.
 
 Prints one row per stage and flow and a per-flow mean over the stages, and
 with ``--out`` writes them as JSON. Without ``--checkpoint`` the model is
@@ -44,6 +46,29 @@ def box_mask(boxes: torch.Tensor, height: int, width: int,
     return mask
 
 
+def annotations_first(pipeline: List[dict]) -> List[dict]:
+    """``pipeline`` with its ``LoadAnnotations`` moved to just after the
+    image is loaded, so that every resize, flip or pad transforms the boxes
+    with the image.
+
+    mmdet's test pipelines load the annotations after ``Resize`` (the
+    evaluator wants boxes in the original image), so without this the boxes
+    would be in original-image pixels while the masks are resized to the
+    network input.
+
+    Example:
+        >>> [t['type'] for t in annotations_first([
+        ...     dict(type='LoadImageFromFile'), dict(type='Resize'),
+        ...     dict(type='LoadAnnotations'), dict(type='PackDetInputs')])]
+        ['LoadImageFromFile', 'LoadAnnotations', 'Resize', 'PackDetInputs']
+    """
+    loads = [t for t in pipeline if 'LoadAnnotations' in str(t['type'])]
+    rest = [t for t in pipeline if t not in loads]
+    first = next((i for i, t in enumerate(rest)
+                  if 'LoadImage' in str(t['type'])), -1)
+    return rest[:first + 1] + loads + rest[first + 1:]
+
+
 def accumulate(acc: List[float], masks: torch.Tensor,
                regions: List[torch.Tensor]) -> None:
     """Add ``masks`` (B, 1, H, W)' sums and pixel counts inside (region 1)
@@ -67,6 +92,10 @@ def measure(cfg: Config, checkpoint: Optional[str] = None,
     import td_plugins  # noqa: F401  (safe checkpoint loading, registry)
     cfg = cfg.copy()
     cfg.work_dir = cfg.get('work_dir') or '/tmp/anar_contrast'
+    dataset = cfg.test_dataloader.dataset
+    while 'pipeline' not in dataset and 'dataset' in dataset:
+        dataset = dataset.dataset   # a dataset wrapper
+    dataset.pipeline = annotations_first(list(dataset.pipeline))
     scope = cfg.get('default_scope', 'mmdet')
     with DefaultScope.overwrite_default_scope(scope):
         runner = Runner.from_cfg(cfg)
