@@ -39,7 +39,7 @@ from benchmarks.harness import (  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / 'results' / 'aw.md'
 BATCH, SIZE = 8, 224
-IMPLS = ('auto', 'taps', 'fold', 'reference')
+IMPLS = ('auto', 'taps', 'fold', 'reference', 'gemm')
 FPN_CHANNELS = (256, 512, 1024, 2048)
 FPN_IMAGE = 800
 
