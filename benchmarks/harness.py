@@ -91,7 +91,7 @@ from torch import nn
 __all__ = ['Case', 'Result', 'run_cases', 'to_markdown', 'write_markdown',
            'main', 'MALLOC_ENV', 'reexec_with_fixed_malloc', 'emit_report',
            'bench_parser', 'start_bench', 'allocator_note', 'COMPILE_CHOICES',
-           'by_compile']
+           'by_compile', 'tensors']
 
 # glibc frees blocks above its (dynamic) mmap threshold back to the kernel, so
 # an activation of tens of MB can be page-faulted in afresh on every call in
@@ -234,20 +234,21 @@ def _call(model: Callable[..., Any], inp: Any) -> Any:
     return model(inp)
 
 
-def _tensors(obj: Any) -> Iterator[torch.Tensor]:
-    """Yield every tensor inside a nested output (tuple/list/dict)."""
+def tensors(obj: Any) -> Iterator[torch.Tensor]:
+    """Yield every tensor inside a nested output (tuple/list/dict), a dict's
+    in the order of its sorted keys (the same order for equal dicts)."""
     if isinstance(obj, torch.Tensor):
         yield obj
     elif isinstance(obj, (tuple, list)):
         for o in obj:
-            yield from _tensors(o)
+            yield from tensors(o)
     elif isinstance(obj, dict):
-        for o in obj.values():
-            yield from _tensors(o)
+        for k in sorted(obj, key=str):
+            yield from tensors(obj[k])
 
 
 def _train_loss(out: Any, name: str) -> torch.Tensor:
-    parts = [t.sum() for t in _tensors(out) if t.requires_grad]
+    parts = [t.sum() for t in tensors(out) if t.requires_grad]
     if not parts:
         raise RuntimeError(f"case {name!r} in mode 'train' returned no tensor "
                            'that requires grad, so there is nothing to '

@@ -23,10 +23,13 @@ import torch._inductor.config
 import torch.nn as nn
 
 TESTS = Path(__file__).resolve().parents[1]
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
+for _path in (TESTS, TESTS.parent):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 from conftest import REPO, load_script  # noqa: E402
+
+from benchmarks.harness import tensors  # noqa: E402
 
 BF16 = load_script('tests/test_models/test_bf16_autocast.py')
 CASES: Dict[str, Callable] = dict(BF16.CASES)
@@ -58,19 +61,6 @@ def marked(names: List[str]) -> list:
     import pytest
     return [n if n in FAST else pytest.param(n, marks=pytest.mark.compile)
             for n in names]
-
-
-def tensors(obj: Any) -> Iterator[torch.Tensor]:
-    """Every tensor in a nested output (tensor, tuple/list, dict,
-    mmengine data element)."""
-    if isinstance(obj, torch.Tensor):
-        yield obj
-    elif isinstance(obj, (tuple, list)):
-        for o in obj:
-            yield from tensors(o)
-    elif isinstance(obj, dict):
-        for k in sorted(obj):
-            yield from tensors(obj[k])
 
 
 def _closure_inputs(step: Callable) -> List[torch.Tensor]:
@@ -170,6 +160,32 @@ def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
     den = b.norm().item()
     num = (a - b).norm().item()
     return num / den if den > 0 else num
+
+
+def assert_same(name: str, eager: Run, compiled: Run, tol: float,
+                train: bool) -> None:
+    """Fail unless the compiled run's outputs, (in train) gradients, and
+    buffers each lie within ``tol`` relative error of the eager run's;
+    integer buffers (BN's ``num_batches_tracked``) must be equal."""
+    assert len(eager.outs) == len(compiled.outs) > 0, name
+    for i, (a, b) in enumerate(zip(compiled.outs, eager.outs)):
+        assert a.shape == b.shape and a.dtype == b.dtype, (name, i)
+        err = relative_error(a, b)
+        assert err <= tol, (name, 'output', i, err)
+    if train:
+        assert compiled.grads.keys() == eager.grads.keys(), name
+        assert eager.grads, f'{name}: no gradient at all'
+        worst = max(eager.grads, key=lambda k: relative_error(
+            compiled.grads[k], eager.grads[k]))
+        err = relative_error(compiled.grads[worst], eager.grads[worst])
+        assert err <= tol, (name, 'gradient', worst, err)
+    assert compiled.buffers.keys() == eager.buffers.keys(), name
+    for key, b in eager.buffers.items():
+        a = compiled.buffers[key]
+        if b.is_floating_point():
+            assert relative_error(a, b) <= tol, (name, 'buffer', key)
+        else:
+            assert torch.equal(a, b), (name, 'buffer', key)
 
 
 def graph_breaks(name: str, train: bool = True) -> List[Tuple[str, str]]:

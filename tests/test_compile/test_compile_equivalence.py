@@ -9,7 +9,7 @@ has the time).
 """
 import pytest
 import torch
-from compile_cases import CASES, FAST, marked, pair, relative_error
+from compile_cases import CASES, FAST, assert_same, marked, pair
 
 from td_plugins.registry import MODELS
 
@@ -34,26 +34,7 @@ def _check(name: str, train: bool) -> None:
     f32 = name in FLOAT32
     eager, compiled = pair(name, train,
                            dtype=torch.float32 if f32 else torch.float64)
-    tol = TOL32 if f32 else TOL
-    assert len(eager.outs) == len(compiled.outs) > 0, name
-    for i, (a, b) in enumerate(zip(compiled.outs, eager.outs)):
-        assert a.shape == b.shape and a.dtype == b.dtype, (name, i)
-        assert relative_error(a, b) <= tol, (name, 'output', i,
-                                             relative_error(a, b))
-    if train:
-        assert compiled.grads.keys() == eager.grads.keys(), name
-        assert eager.grads, f'{name}: no gradient at all'
-        worst = max(eager.grads, key=lambda k: relative_error(
-            compiled.grads[k], eager.grads[k]))
-        err = relative_error(compiled.grads[worst], eager.grads[worst])
-        assert err <= tol, (name, 'gradient', worst, err)
-    assert compiled.buffers.keys() == eager.buffers.keys(), name
-    for key, b in eager.buffers.items():
-        a = compiled.buffers[key]
-        if b.is_floating_point():
-            assert relative_error(a, b) <= tol, (name, 'buffer', key)
-        else:  # e.g. BN's num_batches_tracked
-            assert torch.equal(a, b), (name, 'buffer', key)
+    assert_same(name, eager, compiled, TOL32 if f32 else TOL, train)
 
 
 @pytest.mark.parametrize('name', marked(sorted(CASES)))
