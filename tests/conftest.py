@@ -54,3 +54,18 @@ def run_tool(*args: str, timeout: int = 900, env: dict = None,
         raise AssertionError(f'{" ".join(cmd)} failed '
                              f'({proc.returncode}):\n{tail}')
     return proc
+
+
+@pytest.fixture
+def moment_top_calls(monkeypatch: pytest.MonkeyPatch) -> list:
+    """A list that grows by one at each moment-top call of a TDAM block
+    (``tdam_blocks.pooled_conv_bn``, which still runs as before)."""
+    from td_plugins.models.layers import tdam_blocks
+    from td_plugins.models.layers.tdam_moments import pooled_conv_bn
+    calls: list = []
+
+    def counted(*args):
+        calls.append(1)
+        return pooled_conv_bn(*args)
+    monkeypatch.setattr(tdam_blocks, 'pooled_conv_bn', counted)
+    return calls

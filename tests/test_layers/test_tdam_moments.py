@@ -7,7 +7,6 @@ import pytest
 import torch
 import torch.nn as nn
 
-from td_plugins.models.layers import tdam_blocks
 from td_plugins.models.layers.tdam_blocks import (
     TDBasicBlock,
     TDBottleneck,
@@ -153,23 +152,13 @@ def _pair(mode_a, mode_b, m, steps, with_cp, momentum):
     return blocks
 
 
-def _count_moment_tops(monkeypatch):
-    calls = []
-
-    def counted(*args):
-        calls.append(1)
-        return pooled_conv_bn(*args)
-    monkeypatch.setattr(tdam_blocks, 'pooled_conv_bn', counted)
-    return calls
-
-
 @pytest.mark.parametrize('m,steps', [(1, 2), (2, 3), (3, 2), (1, 3)])
 @pytest.mark.parametrize('with_cp', [False, True])
 @pytest.mark.parametrize('momentum', [0.1, None])
-def test_bottleneck_moments_equal_full_tops(monkeypatch, m, steps, with_cp,
-                                            momentum):
+def test_bottleneck_moments_equal_full_tops(moment_top_calls, m, steps,
+                                            with_cp, momentum):
+    calls = moment_top_calls
     full, mom = _pair('full', 'moments', m, steps, with_cp, momentum)
-    calls = _count_moment_tops(monkeypatch)
     for it in range(2):
         x = torch.randn(3, 16, 9, 7, dtype=torch.float64)
         x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
@@ -189,9 +178,9 @@ def test_bottleneck_moments_equal_full_tops(monkeypatch, m, steps, with_cp,
 
 
 @pytest.mark.parametrize('with_cp', [False, True])
-def test_eval_and_last_step_use_the_normal_path(monkeypatch, with_cp):
+def test_eval_and_last_step_use_the_normal_path(moment_top_calls, with_cp):
+    calls = moment_top_calls
     full, mom = _pair('full', 'moments', 1, 2, with_cp, 0.1)
-    calls = _count_moment_tops(monkeypatch)
     x = torch.randn(2, 16, 8, 8, dtype=torch.float64)
     full.eval(), mom.eval()
     _close(mom(x), full(x), 'eval output')
@@ -200,8 +189,8 @@ def test_eval_and_last_step_use_the_normal_path(monkeypatch, with_cp):
     assert calls == []
 
 
-def test_auto_takes_moments_only_where_cheaper(monkeypatch):
-    calls = _count_moment_tops(monkeypatch)
+def test_auto_takes_moments_only_where_cheaper(moment_top_calls):
+    calls = moment_top_calls
     blk = TDBottleneck(64, 16, reduction=4)  # 16 -> 64 channels
     assert blk.train_early_tops == 'auto'
     blk(torch.randn(2, 64, 14, 14))       # n = 392: cheaper
@@ -214,8 +203,8 @@ def test_auto_takes_moments_only_where_cheaper(monkeypatch):
 
 
 def test_syncbn_falls_back_under_auto_and_is_refused_for_moments(
-        monkeypatch):
-    calls = _count_moment_tops(monkeypatch)
+        moment_top_calls):
+    calls = moment_top_calls
     blk = TDBottleneck(64, 16, reduction=4, norm_layer=nn.SyncBatchNorm)
     # outside a process group SyncBatchNorm normalises as BatchNorm
     blk(torch.randn(2, 64, 14, 14))

@@ -5,8 +5,6 @@ import torch
 import torch.nn as nn
 
 from td_plugins.models.backbones import TDAMResNet
-from td_plugins.models.layers import tdam_blocks
-from td_plugins.models.layers.tdam_moments import pooled_conv_bn
 
 
 def _close(a, b, what):
@@ -37,23 +35,13 @@ def _models(depth, momentum, with_cp, steps=2):
     return models
 
 
-def _count(monkeypatch):
-    calls = []
-
-    def counted(*args):
-        calls.append(1)
-        return pooled_conv_bn(*args)
-    monkeypatch.setattr(tdam_blocks, 'pooled_conv_bn', counted)
-    return calls
-
-
 @pytest.mark.parametrize('with_cp,momentum,steps', [
     (False, 0.1, 2), (True, 0.1, 2), (False, None, 3)])
-def test_resnet50_moment_tops_train_as_full_tops(monkeypatch, with_cp,
+def test_resnet50_moment_tops_train_as_full_tops(moment_top_calls, with_cp,
                                                  momentum, steps):
+    calls = moment_top_calls
     full, mom = _models(50, momentum, with_cp, steps)
     assert list(mom.state_dict()) == list(full.state_dict())
-    calls = _count(monkeypatch)
     gen = torch.Generator().manual_seed(2)
     for it in range(2):
         x = torch.randn(4, 3, 48, 48, dtype=torch.float64, generator=gen)
@@ -80,18 +68,18 @@ def test_resnet50_moment_tops_train_as_full_tops(monkeypatch, with_cp,
 
 
 def test_resnet50_default_is_auto_and_norm_eval_uses_running_stats(
-        monkeypatch):
+        moment_top_calls):
+    calls = moment_top_calls
     model = TDAMResNet(depth=50, norm_eval=True)
     assert {b.train_early_tops for b in model.modules()
             if hasattr(b, 'train_early_tops')} == {'auto'}
-    calls = _count(monkeypatch)
     model.train()  # norm_eval: every BN in eval mode
     model(torch.randn(2, 3, 64, 64))
     assert calls == []
 
 
-def test_resnet18_has_no_moment_tops(monkeypatch):
-    calls = _count(monkeypatch)
+def test_resnet18_has_no_moment_tops(moment_top_calls):
+    calls = moment_top_calls
     TDAMResNet(depth=18, num_steps=2)(torch.randn(2, 3, 64, 64))
     assert calls == []
     with pytest.raises(ValueError, match=r"train_early_tops='moments' needs "
