@@ -16,7 +16,10 @@ With ``--compile both`` (the default) every model also runs through
 has one row per form: eager vs eager, compiled vs compiled.
 
     python benchmarks/bench_aw.py [--part backbone|fpn|all] [--repeats 10]
-        [--compile off|on|both]
+        [--compile off|on|both] [--impls auto gemm ...]
+
+``--impls`` times only the named forms (default: all), e.g. to keep a
+compiled run short.
 """
 import sys
 from functools import partial
@@ -91,19 +94,22 @@ def main() -> None:
     parser = bench_parser(__doc__, OUT, compile_default='both')
     parser.add_argument('--part', choices=('backbone', 'fpn', 'all'),
                         default='all', help='what to time (default: all)')
+    parser.add_argument('--impls', nargs='+', choices=IMPLS, default=IMPLS,
+                        help='the AWConv2d forms to time (default: all)')
     args, sections = start_bench(parser, 'benchmarks/bench_aw.py',
                                  __doc__)
     parts = list(PARTS) if args.part == 'all' else [args.part]
+    impls = [i for i in IMPLS if i in args.impls]
     summary = ['## Throughput vs the plain model (1 / time ratio; bar '
                '0.90)\n',
-               '| model | mode | form | ' + ' | '.join(IMPLS) + ' |',
-               '|---|---|---|' + '---:|' * len(IMPLS)]
+               '| model | mode | form | ' + ' | '.join(impls) + ' |',
+               '|---|---|---|' + '---:|' * len(impls)]
     for part in parts:
         base, build_base, name, build_aw, make, what = PARTS[part]
         for mode in ('forward', 'train'):
             cases = [Case(base, build_base, make, mode=mode)] + [
                 Case(f'{name} ({impl})', partial(build_aw, impl), make,
-                     mode=mode) for impl in IMPLS]
+                     mode=mode) for impl in impls]
             results = run_cases(cases, base, warmup=args.warmup,
                                 repeats=args.repeats, threads=args.threads,
                                 measure_memory=False, compile=args.compile)
