@@ -31,6 +31,24 @@ def test_accumulate_separates_inside_from_outside():
     assert acc[2] / acc[3] == pytest.approx(0.2)
 
 
+def test_energy_stats_correlation_and_inside_excess():
+    region = tool.box_mask(torch.tensor([[0., 0., 2., 2.]]), 4, 4, (4, 3))
+    energy = torch.rand(4, 4, generator=torch.Generator().manual_seed(0))
+    energy[:2, :2] += 2.0                 # the object's features: stronger
+    energy[:, 3] = 100.0                  # padding: never counted
+    r, z = tool.energy_stats(1.0 - 0.1 * energy, energy, region)
+    assert r == pytest.approx(-1.0)       # a gain control
+    r, _ = tool.energy_stats(energy ** 2, energy, region)
+    assert 0.9 < r < 1.0                  # monotone, not linear
+    valid = energy[:, :3]
+    inside, outside = valid[:2, :2].mean(), torch.cat(
+        [valid[:2, 2], valid[2:].reshape(-1)]).mean()
+    assert z == pytest.approx(float((inside - outside) / valid.std()))
+    assert z > 1.0
+    r, z0 = tool.energy_stats(torch.full((4, 4), 0.5), energy, region)
+    assert r is None and z0 == pytest.approx(z)  # a constant mask
+
+
 def test_identity_init_gives_uniform_masks_and_a_checkpoint_is_read(
         demo_data, tmp_path):
     cfg = Config.fromfile(str(CONFIG))
@@ -47,6 +65,9 @@ def test_identity_init_gives_uniform_masks_and_a_checkpoint_is_read(
     for r in untrained['rows']:  # zero last conv: sigmoid(0) everywhere
         assert r['inside'] == pytest.approx(0.5, abs=1e-6)
         assert r['outside'] == pytest.approx(0.5, abs=1e-6)
+        assert r['r'] is None  # a constant mask follows nothing
+    # the gated features themselves are stronger on the shapes
+    assert all(r['energy'] > 0.5 for r in untrained['rows'])
     # a checkpoint whose ANARs' last bias is 2: masks sigmoid(2) everywhere
     from mmengine.registry import DefaultScope
     from mmengine.runner import Runner

@@ -10,6 +10,15 @@ features as ``(g + eta)`` (Pang et al., TDAF, AAAI 2021, eq. 5), so
 ``inside - outside > 0`` means the objects' features are enhanced relative
 to the background.
 
+Each row also says what the mask follows: ``r`` is the per-image Pearson
+correlation, over the input's pixels, between the mask and the energy of the
+features it gates (the RMS over channels of ``h_l[x]`` before the gate, as
+the mask resized to the input), averaged over the images; ``energy`` is
+that energy's inside-minus-outside difference in units of its per-image
+standard deviation. ``r < 0`` with ``energy > 0`` is a gain control that
+damps the strongest features, which there are the objects' (docs/tdaf.md,
+"What the demo's masks learn").
+
 Prints one row per stage and flow and a per-flow mean over the stages, and
 with ``--out`` writes them as JSON. Without ``--checkpoint`` the model is
 measured as ``runner.train()`` would start it (``init_weights()``).
@@ -21,7 +30,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -81,6 +90,40 @@ def accumulate(acc: List[float], masks: torch.Tensor,
         acc[3] += int(outside.sum())
 
 
+def energy_stats(mask: torch.Tensor, energy: torch.Tensor,
+                 region: torch.Tensor) -> Tuple[Optional[float], float]:
+    """``(r, z)`` of one image's ``(H, W)`` mask and feature energy over the
+    pixels where ``region >= 0``: their Pearson correlation (None if either
+    is constant there) and the energy's mean inside (region 1) minus outside
+    (region 0), over its standard deviation (0 if constant).
+
+    Example:
+        >>> region = torch.tensor([[1., 0.], [0., -1.]])
+        >>> e = torch.tensor([[3., 1.], [1., 9.]])
+        >>> r, z = energy_stats(-e, e, region)
+        >>> round(r, 6), round(z, 3)
+        (-1.0, 1.732)
+    """
+    valid = region >= 0
+    g, e = mask[valid].double(), energy[valid].double()
+    g, e = g - g.mean(), e - e.mean()
+    den = float(g.norm() * e.norm())
+    r = float((g * e).sum()) / den if den > 0 else None
+    std = float(e.std())
+    inside, outside = energy[region == 1], energy[region == 0]
+    if std == 0 or not len(inside) or not len(outside):
+        return r, 0.0
+    return r, (float(inside.mean()) - float(outside.mean())) / std
+
+
+def _gate_energies(r2dns: torch.nn.Module, out: List[torch.Tensor]):
+    """Hook ``r2dns.gate`` to append the RMS over channels of every tensor
+    it gates, ``(B, 1, *size)``, before the (maybe in-place) gating."""
+    def hook(module, args):
+        out.append(args[0].float().pow(2).mean(1, keepdim=True).sqrt())
+    return r2dns.gate.register_forward_pre_hook(hook)
+
+
 @torch.no_grad()
 def measure(cfg: Config, checkpoint: Optional[str] = None,
             max_images: Optional[int] = None) -> Dict[str, object]:
@@ -108,31 +151,50 @@ def measure(cfg: Config, checkpoint: Optional[str] = None,
     modules = _r2dns_modules(model)
     if not modules:
         raise ValueError(f'{cfg.filename} has no R2DNS (TDAF) module')
-    for m in modules:
+    energies: List[List[torch.Tensor]] = [[] for _ in modules]
+    for m, found in zip(modules, energies):
         m.record_attention = True
+        _gate_energies(m, found)
     sums: Dict[tuple, List[float]] = {}
+    follows: Dict[tuple, List[List[float]]] = {}
     images = 0
     for batch in runner.test_dataloader:
         data = model.data_preprocessor(batch, False)
         inputs, samples = data['inputs'], data['data_samples']
+        for found in energies:
+            found.clear()
         model.extract_feat(inputs)
         h, w = inputs.shape[-2:]
         boxes = [box_mask(s.gt_instances.bboxes, h, w, s.img_shape)
                  for s in samples]
-        for m in modules:
-            for stage, flow, g in recorded_masks(m):
-                g = F.interpolate(g.float(), size=(h, w), mode='bilinear',
-                                  align_corners=False)
+        for m, found in zip(modules, energies):
+            masks = recorded_masks(m)
+            if len(found) != len(masks):
+                raise RuntimeError(f'{len(masks)} ANAR masks but '
+                                   f'{len(found)} gated tensors')
+            for (stage, flow, g), e in zip(masks, found):
+                g, e = (F.interpolate(t.float(), size=(h, w),
+                                      mode='bilinear', align_corners=False)
+                        for t in (g, e))
                 accumulate(sums.setdefault((stage, flow), [0.0] * 4), g,
                            boxes)
+                rz = follows.setdefault((stage, flow), [[], []])
+                for gi, ei, region in zip(g[:, 0], e[:, 0], boxes):
+                    r, z = energy_stats(gi, ei, region)
+                    if r is not None:
+                        rz[0].append(r)
+                    rz[1].append(z)
         images += len(samples)
         if max_images and images >= max_images:
             break
     rows = []
     for (stage, flow), (si, ni, so, no) in sorted(sums.items()):
         inside, outside = si / max(ni, 1), so / max(no, 1)
+        rs, zs = follows[(stage, flow)]
         rows.append(dict(stage=stage, flow=flow, inside=inside,
-                         outside=outside, contrast=inside - outside))
+                         outside=outside, contrast=inside - outside,
+                         r=sum(rs) / len(rs) if rs else None,
+                         energy=sum(zs) / len(zs)))
     per_flow = {}
     for flow in sorted({r['flow'] for r in rows}):
         sel = [r for r in rows if r['flow'] == flow]
@@ -147,10 +209,12 @@ def format_table(result: Dict[str, object]) -> str:
     lines = [f'ANAR mask inside vs outside the ground-truth boxes '
              f'({result["images"]} val images)',
              f'  {"stage":>5} {"flow":>4} {"inside":>8} {"outside":>8} '
-             f'{"contrast":>9}']
+             f'{"contrast":>9} {"r":>7} {"energy":>7}']
     for r in result['rows']:
+        corr = '-' if r['r'] is None else f'{r["r"]:+.3f}'
         lines.append(f'  {r["stage"]:>5} {r["flow"]:>4} {r["inside"]:>8.3f} '
-                     f'{r["outside"]:>8.3f} {r["contrast"]:>+9.3f}')
+                     f'{r["outside"]:>8.3f} {r["contrast"]:>+9.3f} '
+                     f'{corr:>7} {r["energy"]:>+7.3f}')
     for flow, r in result['per_flow'].items():
         lines.append(f'  {"mean":>5} {flow:>4} {r["inside"]:>8.3f} '
                      f'{r["outside"]:>8.3f} {r["contrast"]:>+9.3f}')
