@@ -17,12 +17,16 @@ from td_plugins.registry import MODELS
 # pair): inductor reorders and fuses sums, so no bitwise match; BagNet
 # measured 2e-15 (docs/compile.md).
 TOL = 1e-9
-# Upstream (torch 2.13, dynamo, any backend): an in-place update of a 0-dim
-# float64 CPU tensor is lost under torch.compile (test_upstream_... below),
-# and TNetLoss's EMA baseline is such a buffer when float64 is the default
-# dtype. These run in float32, bound 1e-5 (TNetLoss measured 0.0).
-FLOAT32 = ('TNetLoss', 'TNet')
-TOL32 = 1e-5
+# Upstream (torch 2.13, inductor): TDAFResNet3d runs its stages at three
+# sizes (one per flow), so dynamo makes the shapes dynamic, and inductor
+# then fails to lower the strided 3D convolution ("ValueRangeError: Invalid
+# ranges [0:-1]"). Compiled with dynamic=False it recompiles per flow size
+# and works; docs/compile.md says to do so.
+STATIC = ('TDAFResNet3d', )
+# TNet's positional encoding is float32 by design (the official code's), so
+# its outputs carry float32 rounding (about 1e-7 relative) even in a float64
+# model; compiled and eager differed by 1.2e-8 in its output.
+TOLS = {'TNet': 1e-6}
 
 
 def test_every_registered_class_has_a_case():
@@ -31,10 +35,9 @@ def test_every_registered_class_has_a_case():
 
 
 def _check(name: str, train: bool) -> None:
-    f32 = name in FLOAT32
     eager, compiled = pair(name, train,
-                           dtype=torch.float32 if f32 else torch.float64)
-    assert_same(name, eager, compiled, TOL32 if f32 else TOL, train)
+                           dynamic=False if name in STATIC else None)
+    assert_same(name, eager, compiled, TOLS.get(name, TOL), train)
 
 
 @pytest.mark.parametrize('name', marked(sorted(CASES)))
