@@ -4,9 +4,10 @@ Both as ImageNet classifiers (backbone, global average pooling, 1000-way
 linear layer), batch 8 at 224x224 on the CPU, inference and training (forward
 + backward), timed side by side in one process with interleaved repeats; peak
 training memory from one extra call per model (see benchmarks/harness.py for
-how it is taken). Throughput ratio = 1 / time ratio. The issue's targets:
-inference >= 0.89x and training >= 0.86x ResNet-50's throughput (the paper
-reports 0.882 / 0.854) and peak training memory <= 1.10x.
+how it is taken). Throughput ratio = 1 / time ratio. The targets:
+inference >= 0.89x ResNet-50's throughput, training >= 0.93x (issue 18; the
+first issue's was 0.86; the paper reports 0.882 / 0.854) and peak training
+memory <= 1.10x.
 
 The allocator is fixed as in bench_tdaf.py (``--malloc default`` keeps
 glibc's dynamic thresholds).
@@ -41,7 +42,7 @@ from benchmarks.harness import (  # noqa: E402
 OUT = Path(__file__).resolve().parent / 'results' / 'tdam.md'
 BATCH, SIZE = 8, 224
 BASE, TDAM = 'resnet50', 'tdam-r50-joint-t2m1'
-TARGETS = {'forward': 0.89, 'train': 0.86}
+TARGETS = {'forward': 0.89, 'train': 0.93}
 PAPER = {'forward': 0.882, 'train': 0.854}
 MEMORY_TARGET = 1.10
 
