@@ -155,10 +155,12 @@ def _pair(name: str, train: bool, backend: str, fullgraph: bool,
     return runs[0], runs[1]
 
 
-def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
-    """||a - b|| / ||b|| (0 when both are 0), in float64."""
+def relative_error(a: torch.Tensor, b: torch.Tensor,
+                   floor: float = 0.0) -> float:
+    """``||a - b|| / max(||b||, floor)`` in float64; ``||a - b||`` when
+    that is 0."""
     a, b = a.double(), b.double()
-    den = b.norm().item()
+    den = max(b.norm().item(), floor)
     num = (a - b).norm().item()
     return num / den if den > 0 else num
 
@@ -173,12 +175,6 @@ def _is_lost_upstream(b: torch.Tensor) -> bool:
     of those (test_upstream_dynamo_0dim_float64_mutation), e.g. TNetLoss's
     EMA baseline when float64 is the default dtype."""
     return b.dim() == 0 and b.dtype == torch.float64
-
-
-def _floored_error(a: torch.Tensor, b: torch.Tensor, floor: float) -> float:
-    """``||a - b|| / max(||b||, floor)``, in float64."""
-    a, b = a.double(), b.double()
-    return (a - b).norm().item() / max(b.norm().item(), floor, 1e-300)
 
 
 def assert_same(name: str, eager: Run, compiled: Run, tol: float,
@@ -205,7 +201,7 @@ def assert_same(name: str, eager: Run, compiled: Run, tol: float,
         floor = FLOOR * max(g.double().norm().item()
                             for g in eager.grads.values())
         for key, b in eager.grads.items():
-            err = _floored_error(compiled.grads[key], b, floor)
+            err = relative_error(compiled.grads[key], b, floor)
             assert err <= tol, (name, 'gradient', key, err)
     assert compiled.buffers.keys() == eager.buffers.keys(), name
     floats = [b.double().norm().item() for b in eager.buffers.values()
@@ -216,7 +212,7 @@ def assert_same(name: str, eager: Run, compiled: Run, tol: float,
         if _is_lost_upstream(b):
             continue
         if b.is_floating_point():
-            err = _floored_error(a, b, floor)
+            err = relative_error(a, b, floor)
             assert err <= tol, (name, 'buffer', key, err)
         else:
             assert torch.equal(a, b), (name, 'buffer', key)
