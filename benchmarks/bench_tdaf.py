@@ -31,7 +31,6 @@ Two things about the CPU are controlled, the same way for both models:
         [--latency_repeats 20] [--profile]
 """
 import sys
-import time
 from functools import partial
 from pathlib import Path
 from typing import Callable, Dict, List
@@ -47,6 +46,7 @@ from benchmarks.harness import (  # noqa: E402
     by_compile,
     count_macs,
     emit_report,
+    op_profile,
     run_cases,
     start_bench,
     to_markdown,
@@ -183,70 +183,15 @@ def make_piece_input(shapes: tuple, layout: str) -> tuple:
             memory_format=LAYOUTS[layout]).requires_grad_() for s in shapes)
 
 
-def _step(model: nn.Module, x: torch.Tensor, mode: str) -> None:
-    if mode == 'forward':
-        with torch.inference_mode():
-            model(x)
-        return
-    x.grad = None
-    model.zero_grad(set_to_none=True)
-    sum(o.sum() for o in model(x)).backward()
-
-
-def op_profile(layout: str, mode: str, flow_parallel: str, mac_ratio: float,
-               calls: int = 3, top: int = 15) -> str:
-    """Self CPU time per op, ResNet-50 vs TDAF-R50, one call each averaged
-    over ``calls`` (after two untimed ones), as a Markdown table."""
-    from torch.profiler import ProfilerActivity, profile
-    per_op: Dict[str, Dict[str, float]] = {}
-    wall: Dict[str, float] = {}
-    names = (BASE, tdaf_name(flow_parallel))
-    for name in names:
-        model = build(BASE if name == BASE else TDAF, layout, flow_parallel)
-        model.train(mode == 'train')
-        x = make_input(layout).requires_grad_(mode == 'train')
-        for _ in range(2):
-            _step(model, x, mode)
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
-            t0 = time.perf_counter()
-            for _ in range(calls):
-                _step(model, x, mode)
-            wall[name] = (time.perf_counter() - t0) * 1e3 / calls
-        for ev in prof.key_averages():
-            per_op.setdefault(ev.key, {})[name] = \
-                ev.self_cpu_time_total / 1e3 / calls
-    base, tdaf = names
-
-    def excess(op: str) -> float:
-        row = per_op[op]
-        return row.get(tdaf, 0.0) - mac_ratio * row.get(base, 0.0)
-
-    ops = sorted(per_op, key=lambda op: -abs(excess(op)))
-    gap = wall[tdaf] - mac_ratio * wall[base]
-    lines = [f'## Per-op profile, {mode}, batch {BATCH}, {layout}, '
-             f'{tdaf} vs {base}\n',
-             f'| op | {base} ms | TDAF ms | TDAF / {base} | '
-             f'excess ms (TDAF - {mac_ratio:.3f} x {base}) |',
-             '|---|---:|---:|---:|---:|']
-    for op in ops[:top]:
-        b, t = per_op[op].get(base, 0.0), per_op[op].get(tdaf, 0.0)
-        ratio = f'{t / b:.2f}' if b else '-'
-        lines.append(f'| `{op}` | {b:.2f} | {t:.2f} | {ratio} | '
-                     f'{excess(op):+.2f} |')
-    sums = {n: sum(r.get(n, 0.0) for r in per_op.values()) for n in names}
-    lines += [
-        f'| all ops (self time, summed over threads) | {sums[base]:.2f} | '
-        f'{sums[tdaf]:.2f} | {sums[tdaf] / sums[base]:.2f} | '
-        f'{sums[tdaf] - mac_ratio * sums[base]:+.2f} |',
-        f'| wall time of one call | {wall[base]:.2f} | {wall[tdaf]:.2f} | '
-        f'{wall[tdaf] / wall[base]:.2f} | {gap:+.2f} |',
-        '',
-        'Self CPU time per operator under `torch.profiler` (the profiler '
-        'slows small ops), one call averaged over '
-        f'{calls}; the excess column is what each op costs beyond the MAC '
-        'ratio times its ResNet-50 time, the rows sorted by its size; the '
-        'wall row\'s excess is the time - MAC gap of this call.\n']
-    return '\n'.join(lines)
+def tdaf_op_profile(layout: str, mode: str, flow_parallel: str,
+                    mac_ratio: float) -> str:
+    """:func:`benchmarks.harness.op_profile` of TDAF-R50 vs ResNet-50."""
+    inp = partial(make_input, layout)
+    return op_profile(
+        Case(BASE, partial(build, BASE, layout), inp, mode=mode),
+        Case(tdaf_name(flow_parallel),
+             partial(build, TDAF, layout, flow_parallel), inp, mode=mode),
+        mac_ratio, title=f'Per-op profile, {mode}, batch {BATCH}, {layout}')
 
 
 def main() -> None:
@@ -321,7 +266,8 @@ def main() -> None:
                         f'{base_ips:.1f} | {BATCH / r.median_ms * 1e3:.1f} |')
             if args.profile:
                 for fp in modes:
-                    profiles.append(op_profile(layout, mode, fp, mac_ratio))
+                    profiles.append(
+                        tdaf_op_profile(layout, mode, fp, mac_ratio))
     for layout in args.layouts:
         results = []
         for form, flag in (('eager', 'off'), ('compiled', 'on')):

@@ -17,7 +17,10 @@ With ``--compile both`` (the default) both models also run through
 one row per form (eager vs eager, compiled vs compiled).
 
     python benchmarks/bench_tdam.py [--repeats 10] [--warmup 2]
-        [--compile off|on|both]
+        [--compile off|on|both] [--profile]
+
+``--profile`` adds, per mode, a per-op profile of TDAM-R50 against
+ResNet-50 (``benchmarks.harness.op_profile``).
 """
 import sys
 from pathlib import Path
@@ -34,6 +37,7 @@ from benchmarks.harness import (  # noqa: E402
     by_compile,
     count_macs,
     emit_report,
+    op_profile,
     run_cases,
     start_bench,
     to_markdown,
@@ -96,10 +100,15 @@ def make_input() -> torch.Tensor:
 
 def main() -> None:
     parser = bench_parser(__doc__, OUT, compile_default='both')
+    parser.add_argument('--profile', action='store_true',
+                        help='add a per-op profile of the gap, per mode')
     args, sections = start_bench(parser, 'benchmarks/bench_tdam.py',
                                  __doc__)
+    if args.profile:
+        sections[1] = sections[1].replace('`\n', ' --profile`\n')
     summary: List[str] = []
     memory: List[str] = []
+    profiles: List[str] = []
     for mode in ('forward', 'train'):
         builders = {**BUILDERS, **EXTRA[mode]}
         macs = {n: count_macs(b(), make_input(), mode)
@@ -113,6 +122,10 @@ def main() -> None:
         title = (f'{"inference" if mode == "forward" else "training"}, '
                  f'batch {BATCH}, {SIZE}x{SIZE}')
         sections.append(to_markdown(results, title=title))
+        if args.profile:
+            profiles.append(op_profile(
+                cases[0], cases[1], macs[TDAM] / macs[BASE],
+                title=f'Per-op profile, {title}'))
         for form, rs in by_compile(results).items():
             throughput = 1.0 / rs[1].ratio
             summary.append(
@@ -141,7 +154,7 @@ def main() -> None:
         'MACs: `td_plugins.utils.flops` (convolutions, matrix products, '
         'the attention\'s spatial sums and gates), whole batch.',
         allocator_note(args.malloc) + '\n']
-    emit_report('\n'.join(sections + table), args.out)
+    emit_report('\n'.join(sections + profiles + table), args.out)
 
 
 if __name__ == '__main__':

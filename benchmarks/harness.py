@@ -303,6 +303,79 @@ class _Prepared:
             _train_loss(out, self.case.name).backward()
 
 
+def op_profile(base: Case, method: Case, mac_ratio: float, calls: int = 3,
+               top: int = 15, title: str | None = None) -> str:
+    """Self CPU time per op, ``method`` vs ``base``, as a Markdown table.
+
+    Each case is built, run twice untimed, then ``calls`` times under
+    ``torch.profiler``; an op's excess is its time in ``method`` minus
+    ``mac_ratio`` times its time in ``base``: what it costs beyond the MACs.
+
+    Args:
+        base, method (Case): The baseline and the method, in one mode.
+        mac_ratio (float): The method's MACs over the baseline's.
+        calls (int): Profiled calls per case, averaged. Defaults to 3.
+        top (int): Rows kept, the largest excesses first. Defaults to 15.
+        title (str, optional): The section title.
+    """
+    from torch.profiler import ProfilerActivity, profile
+    if base.mode != method.mode:
+        raise ValueError(f'op_profile: both cases must have one mode, got '
+                         f'{base.mode!r} and {method.mode!r}')
+    per_op: dict[str, dict[str, float]] = {}
+    wall: dict[str, float] = {}
+    names = (base.name, method.name)
+    for case in (base, method):
+        prep = _Prepared(case, torch.device('cpu'))
+        for _ in range(2):
+            prep.prepare()
+            with prep.context():
+                prep.step()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                prep.prepare()
+                with prep.context():
+                    prep.step()
+            wall[case.name] = (time.perf_counter() - t0) * 1e3 / calls
+        for ev in prof.key_averages():
+            per_op.setdefault(ev.key, {})[case.name] = \
+                ev.self_cpu_time_total / 1e3 / calls
+        del prep
+    b_name, m_name = names
+
+    def excess(op: str) -> float:
+        row = per_op[op]
+        return row.get(m_name, 0.0) - mac_ratio * row.get(b_name, 0.0)
+
+    ops = sorted(per_op, key=lambda op: -abs(excess(op)))
+    gap = wall[m_name] - mac_ratio * wall[b_name]
+    lines = [f'## {title or f"Per-op profile, {base.mode}"}: {m_name} vs '
+             f'{b_name}\n',
+             f'| op | {b_name} ms | {m_name} ms | ratio | '
+             f'excess ms (method - {mac_ratio:.3f} x base) |',
+             '|---|---:|---:|---:|---:|']
+    for op in ops[:top]:
+        b, t = per_op[op].get(b_name, 0.0), per_op[op].get(m_name, 0.0)
+        ratio = f'{t / b:.2f}' if b else '-'
+        lines.append(f'| `{op}` | {b:.2f} | {t:.2f} | {ratio} | '
+                     f'{excess(op):+.2f} |')
+    sums = {n: sum(r.get(n, 0.0) for r in per_op.values()) for n in names}
+    lines += [
+        f'| all ops (self time, summed over threads) | {sums[b_name]:.2f} | '
+        f'{sums[m_name]:.2f} | {sums[m_name] / sums[b_name]:.2f} | '
+        f'{sums[m_name] - mac_ratio * sums[b_name]:+.2f} |',
+        f'| wall time of one call | {wall[b_name]:.2f} | {wall[m_name]:.2f} '
+        f'| {wall[m_name] / wall[b_name]:.2f} | {gap:+.2f} |',
+        '',
+        'Self CPU time per operator under `torch.profiler` (the profiler '
+        f'slows small ops), one call averaged over {calls}; the excess '
+        'column is what each op costs beyond the MAC ratio times its '
+        'baseline time, the rows sorted by its size; the wall row\'s excess '
+        'is the time - MAC gap of this call.\n']
+    return '\n'.join(lines)
+
+
 def _sync(device: torch.device) -> None:
     if device.type == 'cuda':
         torch.cuda.synchronize(device)
