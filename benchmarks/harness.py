@@ -881,6 +881,8 @@ def start_bench(parser: argparse.ArgumentParser, script: str, doc: str,
     flags = [f'--repeats {args.repeats}', f'--warmup {args.warmup}']
     if getattr(args, 'compile', None) is not None:
         flags.append(f'--compile {args.compile}')
+    if args.threads is not None:
+        flags.append(f'--threads {args.threads}')
     for name in extra:
         value = getattr(args, name)
         value = ' '.join(value) if isinstance(value, (list, tuple)) else value
