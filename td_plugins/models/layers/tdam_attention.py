@@ -145,6 +145,9 @@ class TopDownAttention(nn.Module):
                 f'{self.dims + 2}-D inputs, got {tuple(bottom.shape)} and '
                 f'{tuple(top.shape)}')
         s = self.searchlight(bottom, top)
+        if self.order == 'channel->spatial' and fused_gate_applies(bottom, s):
+            with autocast_off(bottom):
+                return channel_spatial_gate(bottom, s.to(bottom.dtype))
         if self.order == 'spatial':
             return bottom * self._spatial_gate(s, bottom)
         channel = torch.sigmoid(s).to(bottom.dtype)
@@ -154,9 +157,6 @@ class TopDownAttention(nn.Module):
             return bottom * self._spatial_gate(s, bottom) * channel
         if self.order == 'channel':
             return bottom * channel
-        if fused_gate_applies(bottom, s):
-            with autocast_off(bottom):
-                return channel_spatial_gate(bottom, s.to(bottom.dtype))
         x = bottom * channel
         return x * self._spatial_gate(s, x)
 

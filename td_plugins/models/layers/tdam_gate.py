@@ -5,7 +5,8 @@ channel gate ``c = sigmoid(S)`` (eq. 6), then the spatial gate
 ``g = sigmoid(sum_k S_k (c x)_k)`` (eq. 7) of the channel-gated map, and
 the output ``c g x`` (eq. 8). Autograd of the plain expression keeps the
 channel-gated map and walks it about ten times in backward; this node keeps
-only ``x`` and the two small gates (docs/tdam.md, "One node for the gates").
+only ``x`` and the two small gates (docs/tdam.md, "The searchlight's fcs
+and one node for the gates").
 """
 from typing import Tuple
 
